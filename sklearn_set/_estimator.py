@@ -1,0 +1,454 @@
+"""SETMLPClassifier: the scikit-learn face of the sparse network.
+
+The estimator validates and stores parameters, builds the network, runs the fit loop
+(batches, then the evolve-and-prune schedule) and exposes fitted attributes. The
+numerics live in :mod:`._network` and :mod:`._kernels`; the evolution rules in
+:mod:`._evolution`.
+"""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _kernels
+from ._evolution import evolve_network
+from ._network import ACTIVATIONS, WEIGHT_INITS, SparseMLP
+
+__all__ = ["SETMLPClassifier"]
+
+_DTYPE = np.float32
+_kernels_ready = False
+
+
+class SETMLPClassifier(ClassifierMixin, BaseEstimator):
+    """Multilayer perceptron with truly sparse, evolving connectivity (SET).
+
+    Every layer starts from an Erdős–Rényi random topology with density
+    ``epsilon * (n_in + n_out) / (n_in * n_out)`` and is stored and trained in sparse
+    form: memory and compute grow with the number of connections, never with
+    ``n_in * n_out``. After each epoch but the last, Sparse Evolutionary Training
+    removes the fraction ``zeta`` of each layer's weights closest to zero (separately
+    among positive and negative weights) and regrows as many at random free
+    positions, so the number of connections stays constant while the topology adapts.
+
+    Training is mini-batch SGD with momentum on softmax cross-entropy, in float32.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int or int, default=(1000, 1000, 1000)
+        Width of each hidden layer.
+    activation : {"relu", "allrelu", "tanh", "logistic"}, default="relu"
+        Hidden activation. ``"allrelu"`` is All-ReLU (Curci et al., 2021): identity for
+        positive inputs, and a negative-side slope of 0.6 whose sign alternates from
+        one hidden layer to the next.
+    epsilon : float, default=20.0
+        Erdős–Rényi parameter; larger means denser. The density is capped at 1.
+    zeta : float in (0, 1), default=0.3
+        Fraction of each layer's connections removed and regrown after each epoch.
+    dropout : float in [0, 1), default=0.3
+        Probability of dropping each hidden activation during training.
+    alpha : float, default=1e-4
+        L2 penalty, with the same meaning as in :class:`~sklearn.neural_network.MLPClassifier`:
+        each batch minimises ``loss + 0.5 * alpha * ||W||^2 / batch_size``.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate_init : float, default=0.01
+        Constant SGD step size.
+    momentum : float in [0, 1], default=0.9
+        Momentum of the SGD update.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    weight_init : {"he_uniform", "normal"}, default="he_uniform"
+        Distribution of initial and regrown weights. ``"he_uniform"`` is
+        U(-sqrt(6 / f), sqrt(6 / f)) with ``f`` the mean number of incoming connections
+        of a neuron in the layer; ``"normal"`` is N(0, 0.1^2), as in the original
+        SET-MLP code.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified), stop when
+        its accuracy has not improved by ``tol`` for ``n_iter_no_change`` epochs, and
+        keep the network of the best epoch.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training data held out when ``early_stopping`` is True.
+    n_iter_no_change : int, default=10
+        Epochs without improvement of at least ``tol`` before training stops: of the
+        validation accuracy with ``early_stopping``, else of the training loss.
+    tol : float, default=1e-4
+        Minimum improvement that counts.
+    random_state : int, RandomState instance or None, default=None
+        Seeds topology, weights, batches, dropout and evolution. Fits are
+        deterministic for a fixed seed, whatever the number of threads.
+    verbose : int, default=0
+        ``1`` prints one line per epoch and, once per process, how long the Numba
+        kernels took to compile or load from cache.
+    warm_start : bool, default=False
+        Continue from the previous fit's network instead of starting anew.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string feature names.
+    network_ : SparseMLP
+        The fitted network: topologies, weights and momentum.
+    coefs_ : list of scipy.sparse.csr_array
+        Weight matrix of each layer, shape (n_in, n_out). Views of ``network_``.
+    intercepts_ : list of ndarray
+        Bias vector of each layer.
+    hidden_layer_sizes_ : tuple of int
+        Width of each hidden layer of the fitted network.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output neurons (``n_classes``).
+    n_iter_ : int
+        Epochs run, summed over warm starts.
+    loss_curve_ : list of float
+        Training loss of each epoch: the sample-weighted mean of the batch losses.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best validation accuracy with ``early_stopping``, else None.
+    history_ : list of dict
+        One dict per epoch: ``epoch``, ``train_loss``, ``train_accuracy`` (on the
+        training batches as they were seen, dropout on), ``val_loss`` and
+        ``val_accuracy`` (with ``early_stopping``), ``nnz`` (connections after the
+        epoch's evolution), ``hidden_neurons`` (width of each hidden layer),
+        ``rewired`` (connections moved by evolution), ``seconds_train`` and
+        ``seconds_evolve``.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : The dense multilayer perceptron.
+
+    References
+    ----------
+    D. C. Mocanu et al., "Scalable training of artificial neural networks with adaptive
+    sparse connectivity inspired by network science", Nature Communications 9, 2018.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_set import SETMLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = SETMLPClassifier(hidden_layer_sizes=(100,), max_iter=20, random_state=0)
+    >>> clf.fit(X / 16, y).score(X / 16, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "zeta": [Interval(Real, 0, 1, closed="neither")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "weight_init": [StrOptions(set(WEIGHT_INITS))],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(1000, 1000, 1000),
+        activation="relu",
+        *,
+        epsilon=20.0,
+        zeta=0.3,
+        dropout=0.3,
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=0.01,
+        momentum=0.9,
+        max_iter=200,
+        weight_init="he_uniform",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.epsilon = epsilon
+        self.zeta = zeta
+        self.dropout = dropout
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.max_iter = max_iter
+        self.weight_init = weight_init
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # -- fitted views ------------------------------------------------------------
+    @property
+    def coefs_(self):
+        check_is_fitted(self)
+        return [
+            sp.csr_array(
+                (layer.weights, layer.topology.indices, layer.topology.indptr),
+                shape=layer.topology.shape,
+                copy=False,
+            )
+            for layer in self.network_.layers
+        ]
+
+    @property
+    def intercepts_(self):
+        check_is_fitted(self)
+        return [layer.bias for layer in self.network_.layers]
+
+    @property
+    def hidden_layer_sizes_(self):
+        check_is_fitted(self)
+        return self.network_.hidden_layer_sizes
+
+    # -- fitting -----------------------------------------------------------------
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if any(not isinstance(s, Integral) or s <= 0 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}."
+            )
+        return [int(s) for s in sizes]
+
+    def _encode_targets(self, y):
+        check_classification_targets(y)
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                "SETMLPClassifier needs samples of at least 2 classes in the data, "
+                f"but the data contains only 1 class: {classes[0]!r}."
+            )
+        if self._continues():
+            if not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where y has the same classes as in the "
+                    f"previous call to fit. Previously got {self.classes_}, y has {classes}."
+                )
+        else:
+            self.classes_ = classes
+        return y_index
+
+    def _continues(self):
+        return self.warm_start and hasattr(self, "network_")
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                f"Got batch_size={self.batch_size} larger than the {n_samples} training "
+                "samples; it is clipped to the sample count."
+            )
+        return min(self.batch_size, n_samples)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the sparse network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Dense training data; converted to float32.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : SETMLPClassifier
+        """
+        X, y = validate_data(self, X, y, dtype=_DTYPE, reset=not self._continues())
+        hidden = self._hidden_sizes()
+        y = self._encode_targets(y)
+        random_state = check_random_state(self.random_state)
+        rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+        self._report_kernel_start_up()
+
+        X_val = y_val = None
+        if self.early_stopping:
+            X, X_val, y, y_val = train_test_split(
+                X, y, test_size=self.validation_fraction,
+                random_state=random_state.randint(np.iinfo(np.int32).max), stratify=y,
+            )
+
+        if not self._continues():
+            self.network_ = SparseMLP.erdos_renyi(
+                [X.shape[1], *hidden, self.classes_.shape[0]], self.epsilon, rng,
+                activation=self.activation, dropout=self.dropout,
+                weight_init=self.weight_init, dtype=_DTYPE,
+            )
+            self.n_iter_ = 0
+            self.loss_curve_ = []
+            self.history_ = []
+        self.network_.dropout = self.dropout
+        self.n_layers_ = len(self.network_.layers) + 1
+        self.n_outputs_ = self.classes_.shape[0]
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = None
+        self._run_epochs(X, y, X_val, y_val, rng)
+        return self
+
+    def _run_epochs(self, X, y, X_val, y_val, rng):
+        network = self.network_
+        n_samples = X.shape[0]
+        batch_size = self._batch_size(n_samples)
+        best_loss, best_score, best_network = np.inf, -np.inf, None
+        no_improvement = 0
+        stopped = False
+        for epoch in range(self.max_iter):
+            start = time.perf_counter()
+            order = rng.permutation(n_samples)
+            total_loss = 0.0
+            n_correct = 0
+            for first in range(0, n_samples, batch_size):
+                batch = order[first:first + batch_size]
+                loss, correct = network.train_batch(
+                    np.ascontiguousarray(X[batch].T), y[batch],
+                    learning_rate=self.learning_rate_init, momentum=self.momentum,
+                    alpha=self.alpha, rng=rng,
+                )
+                total_loss += loss * batch.shape[0]
+                n_correct += correct
+            epoch_loss = total_loss / n_samples
+            if not np.isfinite(epoch_loss):
+                raise FloatingPointError(
+                    f"The training loss became {epoch_loss} at epoch {self.n_iter_ + 1}; "
+                    f"try a smaller learning_rate_init (now {self.learning_rate_init})."
+                )
+            self.n_iter_ += 1
+            self.loss_curve_.append(epoch_loss)
+            record = {
+                "epoch": self.n_iter_,
+                "train_loss": epoch_loss,
+                "train_accuracy": n_correct / n_samples,
+            }
+
+            if self.early_stopping:
+                proba = network.predict_proba(X_val)
+                score = float(np.mean(proba.argmax(axis=1) == y_val))
+                picked = proba[np.arange(y_val.shape[0]), y_val]
+                record["val_loss"] = float(-np.log(np.maximum(picked, 1e-12)).mean())
+                record["val_accuracy"] = score
+                self.validation_scores_.append(score)
+                no_improvement = 0 if score >= best_score + self.tol else no_improvement + 1
+                if score > best_score:
+                    best_score, best_network = score, network.copy()
+                    self.best_validation_score_ = score
+            else:
+                no_improvement = 0 if epoch_loss <= best_loss - self.tol else no_improvement + 1
+                best_loss = min(best_loss, epoch_loss)
+            stopped = no_improvement > self.n_iter_no_change
+            seconds_train = time.perf_counter() - start
+
+            start = time.perf_counter()
+            rewired = 0
+            if not stopped and epoch < self.max_iter - 1:
+                rewired = evolve_network(network, self.zeta, rng, self.weight_init)
+            record.update(
+                nnz=network.nnz,
+                hidden_neurons=list(network.hidden_layer_sizes),
+                rewired=rewired,
+                seconds_train=seconds_train,
+                seconds_evolve=time.perf_counter() - start,
+            )
+            self.history_.append(record)
+            if self.verbose:
+                self._print_epoch(record)
+            if stopped:
+                break
+
+        if self.early_stopping and best_network is not None:
+            self.network_ = best_network
+        if not stopped:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
+                "the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+
+    def _report_kernel_start_up(self):
+        global _kernels_ready
+        if self.verbose and not _kernels_ready:
+            seconds = _kernels.warm_up(_DTYPE)
+            print(f"Numba kernels compiled or loaded from cache in {seconds:.2f} s")
+        _kernels_ready = True
+
+    @staticmethod
+    def _print_epoch(record):
+        line = (
+            f"Iteration {record['epoch']}, loss = {record['train_loss']:.8f}, "
+            f"train accuracy = {record['train_accuracy']:.4f}"
+        )
+        if "val_accuracy" in record:
+            line += f", validation accuracy = {record['val_accuracy']:.4f}"
+        line += (
+            f", nnz = {record['nnz']}, hidden neurons = {sum(record['hidden_neurons'])}"
+            f", {record['seconds_train']:.2f} s + {record['seconds_evolve']:.2f} s evolution"
+        )
+        print(line)
+
+    # -- prediction --------------------------------------------------------------
+    def predict_proba(self, X):
+        """Probability of each class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_DTYPE, reset=False)
+        proba = self.network_.predict_proba(X).astype(np.float64)
+        proba /= proba.sum(axis=1, keepdims=True)
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -1,0 +1,307 @@
+"""The sparse multilayer perceptron: layers over topologies, activations, dropout and a
+softmax cross-entropy output.
+
+Activations are batch-innermost, ``(n_neurons, batch)``; see :mod:`sklearn_set._kernels`.
+The network knows nothing of epochs or evolution: the fit loop drives it one batch at a
+time, and the evolve-and-prune rules replace a layer's topology between batches.
+"""
+
+import numpy as np
+
+from ._kernels import sddmm, sddmm_momentum_update, spmm, spmm_transposed
+from ._topology import erdos_renyi
+
+__all__ = ["ACTIVATIONS", "WEIGHT_INITS", "SparseLayer", "SparseMLP", "draw_weights"]
+
+ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
+WEIGHT_INITS = ("he_uniform", "normal")
+
+#: Magnitude of All-ReLU's negative slope (Curci, Mocanu and Pechenizkiy, 2021).
+ALLRELU_SLOPE = 0.6
+
+#: Samples per forward pass at prediction time; bounds the activation memory.
+PREDICT_CHUNK = 2048
+
+
+def draw_weights(kind, size, fan_in, rng, dtype):
+    """Initial values for ``size`` new connections into neurons with ``fan_in`` inputs.
+
+    ``"he_uniform"`` draws from U(-sqrt(6 / fan_in), sqrt(6 / fan_in)), where
+    ``fan_in`` is the mean number of *existing* incoming connections of a neuron, so
+    the scale suits any density. ``"normal"`` draws from N(0, 0.1^2), as the original
+    SET-MLP code does.
+    """
+    if kind == "he_uniform":
+        limit = np.sqrt(6.0 / max(fan_in, 1.0))
+        values = rng.uniform(-limit, limit, size)
+    elif kind == "normal":
+        values = rng.standard_normal(size) / 10.0
+    else:
+        raise ValueError(f"Unknown weight_init {kind!r}; expected one of {WEIGHT_INITS}.")
+    return values.astype(dtype, copy=False)
+
+
+class SparseLayer:
+    """Weights, bias and momentum buffers over one :class:`Topology`.
+
+    ``weights`` and ``velocity`` are stored in the topology's canonical order.
+    """
+
+    __slots__ = ("topology", "weights", "bias", "velocity", "bias_velocity")
+
+    def __init__(self, topology, weights, bias, velocity=None, bias_velocity=None):
+        self.topology = topology
+        self.weights = weights
+        self.bias = bias
+        self.velocity = np.zeros_like(weights) if velocity is None else velocity
+        self.bias_velocity = np.zeros_like(bias) if bias_velocity is None else bias_velocity
+
+    @property
+    def fan_in(self):
+        """Mean number of incoming connections per output neuron."""
+        return self.topology.nnz / self.topology.n_out
+
+    def copy(self):
+        return SparseLayer(
+            self.topology,  # immutable, shared
+            self.weights.copy(),
+            self.bias.copy(),
+            self.velocity.copy(),
+            self.bias_velocity.copy(),
+        )
+
+    def rewire(self, topology, source, new_weights):
+        """Move to ``topology``; connection ``p`` comes from old position ``source[p]``.
+
+        Weights and momentum follow their connection; added connections (``source ==
+        -1``) take ``new_weights`` in order and start with zero momentum.
+        """
+        carried = source >= 0
+        weights = np.empty(source.shape[0], dtype=self.weights.dtype)
+        weights[carried] = self.weights[source[carried]]
+        weights[~carried] = new_weights
+        velocity = np.zeros_like(weights)
+        velocity[carried] = self.velocity[source[carried]]
+        self.topology, self.weights, self.velocity = topology, weights, velocity
+
+    def forward(self, x):
+        t = self.topology
+        out = np.empty((t.n_out, x.shape[1]), dtype=x.dtype)
+        spmm(t.t_indptr, t.t_indices, t.t_order, self.weights, self.bias, x, out)
+        return out
+
+    def input_gradient(self, delta):
+        t = self.topology
+        out = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
+        spmm_transposed(t.indptr, t.indices, self.weights, delta, out)
+        return out
+
+    def gradient(self, x, delta):
+        """Gradients of the data loss with respect to weights and bias."""
+        t = self.topology
+        grad = np.empty_like(self.weights)
+        sddmm(t.indptr, t.indices, x, delta, grad)
+        return grad, delta.sum(axis=1)
+
+    def sgd_step(self, x, delta, learning_rate, momentum, decay):
+        """One SGD-with-momentum step, the weight gradient fused into the update."""
+        t = self.topology
+        cast = self.weights.dtype.type
+        lr, mom = cast(learning_rate), cast(momentum)
+        sddmm_momentum_update(
+            t.indptr, t.indices, x, delta, self.weights, self.velocity, lr, mom, cast(decay)
+        )
+        self.bias_velocity *= mom
+        self.bias_velocity -= lr * delta.sum(axis=1)
+        self.bias += self.bias_velocity
+
+
+class _ForwardCache:
+    """What the backward pass needs from the forward pass."""
+
+    __slots__ = ("inputs", "local_gradients", "proba")
+
+    def __init__(self):
+        self.inputs = []  # the input of each layer
+        self.local_gradients = []  # d(hidden output)/d(pre-activation), dropout included
+        self.proba = None
+
+
+class SparseMLP:
+    """A feed-forward network of sparse layers with a softmax output.
+
+    Parameters
+    ----------
+    layers : list of SparseLayer
+    activation : {"relu", "allrelu", "tanh", "logistic"}
+        Hidden activation. ``"allrelu"`` is All-ReLU: ``x`` for ``x > 0``, otherwise
+        ``slope * x`` where the slope is ``ALLRELU_SLOPE`` on odd hidden layers (the
+        first, third, ...) and ``-ALLRELU_SLOPE`` on even ones.
+    dropout : float
+        Probability of dropping a hidden activation while training (inverted dropout).
+    """
+
+    def __init__(self, layers, activation="relu", dropout=0.0):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}.")
+        self.layers = layers
+        self.activation = activation
+        self.dropout = dropout
+
+    @classmethod
+    def erdos_renyi(cls, layer_sizes, epsilon, rng, *, activation="relu", dropout=0.0,
+                    weight_init="he_uniform", dtype=np.float32):
+        """A network whose every layer has an Erdős–Rényi topology.
+
+        Parameters
+        ----------
+        layer_sizes : sequence of int
+            Input width, hidden widths, output width.
+        epsilon : float
+        rng : numpy.random.Generator
+        """
+        layers = []
+        for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+            topology = erdos_renyi(n_in, n_out, epsilon, rng)
+            fan_in = topology.nnz / n_out
+            weights = draw_weights(weight_init, topology.nnz, fan_in, rng, dtype)
+            layers.append(SparseLayer(topology, weights, np.zeros(n_out, dtype=dtype)))
+        return cls(layers, activation=activation, dropout=dropout)
+
+    @property
+    def dtype(self):
+        return self.layers[0].weights.dtype
+
+    @property
+    def hidden_layer_sizes(self):
+        return tuple(layer.topology.n_out for layer in self.layers[:-1])
+
+    @property
+    def nnz(self):
+        return sum(layer.topology.nnz for layer in self.layers)
+
+    def copy(self):
+        return SparseMLP([layer.copy() for layer in self.layers], self.activation, self.dropout)
+
+    def _negative_slope(self, hidden_index):
+        if self.activation == "allrelu":
+            return ALLRELU_SLOPE if hidden_index % 2 == 0 else -ALLRELU_SLOPE
+        return 0.0
+
+    def _activate(self, z, hidden_index, keep_gradient):
+        """Activation of ``z`` (in place) and, if asked, its derivative."""
+        one = z.dtype.type(1.0)
+        if self.activation == "tanh":
+            a = np.tanh(z, out=z)
+            return a, (one - a * a) if keep_gradient else None
+        if self.activation == "logistic":
+            np.negative(z, out=z)
+            np.exp(z, out=z)
+            z += one
+            a = np.reciprocal(z, out=z)
+            return a, (a * (one - a)) if keep_gradient else None
+        slope = z.dtype.type(self._negative_slope(hidden_index))
+        positive = z > 0
+        derivative = np.where(positive, one, slope) if keep_gradient else None
+        if slope == 0:
+            np.maximum(z, 0, out=z)
+        else:
+            np.multiply(z, np.where(positive, one, slope), out=z)
+        return z, derivative
+
+    def forward(self, x, *, keep_gradient=False, rng=None):
+        """Forward pass on ``x`` of shape (n_features, batch).
+
+        Parameters
+        ----------
+        keep_gradient : bool
+            Keep what :meth:`_backward` needs.
+        rng : numpy.random.Generator or None
+            When given and ``self.dropout > 0``, hidden activations are dropped.
+        """
+        cache = _ForwardCache()
+        keep = 1.0 - self.dropout
+        for k, layer in enumerate(self.layers[:-1]):
+            if keep_gradient:
+                cache.inputs.append(x)
+            x, local_gradient = self._activate(layer.forward(x), k, keep_gradient)
+            if rng is not None and self.dropout > 0:
+                mask = (rng.random(x.shape, dtype=x.dtype) < keep) * x.dtype.type(1.0 / keep)
+                x *= mask
+                if keep_gradient:
+                    local_gradient *= mask
+            cache.local_gradients.append(local_gradient)
+        if keep_gradient:
+            cache.inputs.append(x)
+        logits = self.layers[-1].forward(x)
+        logits -= logits.max(axis=0)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=0)
+        cache.proba = logits
+        return cache
+
+    def _backward(self, cache, delta):
+        """Yield ``(layer, layer_input, delta)`` from the last layer to the first.
+
+        The input gradient of a layer is computed *before* the consumer sees the
+        layer, so the consumer may update its weights in place.
+        """
+        for k in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[k]
+            grad_input = layer.input_gradient(delta) if k > 0 else None
+            yield layer, cache.inputs[k], delta
+            if k > 0:
+                delta = grad_input
+                delta *= cache.local_gradients[k - 1]
+
+    def _output_delta(self, proba, y):
+        """Softmax cross-entropy: mean loss and its gradient w.r.t. the logits."""
+        batch = proba.shape[1]
+        columns = np.arange(batch)
+        picked = proba[y, columns]
+        loss = -np.log(np.maximum(picked, np.finfo(proba.dtype).tiny)).mean()
+        delta = proba.copy()
+        delta[y, columns] -= 1.0
+        delta *= proba.dtype.type(1.0 / batch)
+        return float(loss), delta
+
+    def squared_norm(self):
+        return sum(float(np.dot(layer.weights, layer.weights)) for layer in self.layers)
+
+    def train_batch(self, x, y, *, learning_rate, momentum, alpha, rng):
+        """One SGD step on a batch; returns ``(loss, n_correct)``.
+
+        ``x`` has shape (n_features, batch) and ``y`` holds class indices. The loss is
+        scikit-learn's: mean cross-entropy plus ``0.5 * alpha * ||W||^2 / batch``.
+        """
+        batch = x.shape[1]
+        cache = self.forward(x, keep_gradient=True, rng=rng)
+        n_correct = int(np.count_nonzero(cache.proba.argmax(axis=0) == y))
+        loss, delta = self._output_delta(cache.proba, y)
+        loss += 0.5 * alpha * self.squared_norm() / batch
+        decay = alpha / batch
+        for layer, layer_input, layer_delta in self._backward(cache, delta):
+            layer.sgd_step(layer_input, layer_delta, learning_rate, momentum, decay)
+        return loss, n_correct
+
+    def loss_and_gradients(self, x, y):
+        """Mean cross-entropy and its gradients, without dropout or L2.
+
+        Returns
+        -------
+        loss : float
+        gradients : list of (weight_grad, bias_grad), one per layer, first layer first.
+        """
+        cache = self.forward(x, keep_gradient=True)
+        loss, delta = self._output_delta(cache.proba, y)
+        grads = [layer.gradient(xin, d) for layer, xin, d in self._backward(cache, delta)]
+        return loss, grads[::-1]
+
+    def predict_proba(self, X):
+        """Class probabilities for ``X`` of shape (n_samples, n_features)."""
+        proba = np.empty((X.shape[0], self.layers[-1].topology.n_out), dtype=self.dtype)
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            chunk = X[start:start + PREDICT_CHUNK]
+            x = np.ascontiguousarray(chunk.T, dtype=self.dtype)
+            proba[start:start + PREDICT_CHUNK] = self.forward(x).proba.T
+        return proba

@@ -1,0 +1,240 @@
+"""A sparse layer's connectivity: which (input, output) pairs exist.
+
+The topology is the one object that the kernels, the evolution rules, neuron pruning
+and persistence all read. It is immutable; the rules that change connectivity build a
+new one and say where each surviving connection came from, so that weights and
+optimizer state can follow their connection.
+
+Nothing here allocates ``n_in * n_out`` of anything: memory is O(nnz + neurons).
+Positions are identified by their *key* ``i * n_out + j`` (int64), which orders
+connections exactly as CSR does.
+"""
+
+import numpy as np
+from numba import njit
+
+__all__ = ["Topology", "erdos_renyi_density", "erdos_renyi", "sample_free_positions"]
+
+INDEX_DTYPE = np.int32  # column indices and the transposed order
+INDPTR_DTYPE = np.int64
+_MAX_NNZ = np.iinfo(INDEX_DTYPE).max
+
+
+@njit(cache=True)
+def _csr_from_keys(keys, n_out, indptr, indices):
+    """Fill CSR arrays from sorted unique keys (one pass, no sorting)."""
+    for p in range(keys.shape[0]):
+        row = keys[p] // n_out
+        indices[p] = keys[p] - row * n_out
+        indptr[row + 1] += 1
+    for i in range(indptr.shape[0] - 1):
+        indptr[i + 1] += indptr[i]
+
+
+@njit(cache=True)
+def _transpose(indptr, indices, t_indptr, t_indices, t_order):
+    """Counting sort of the connections by output neuron, O(nnz + n_out)."""
+    for p in range(indices.shape[0]):
+        t_indptr[indices[p] + 1] += 1
+    for j in range(t_indptr.shape[0] - 1):
+        t_indptr[j + 1] += t_indptr[j]
+    cursor = t_indptr[:-1].copy()
+    for i in range(indptr.shape[0] - 1):
+        for p in range(indptr[i], indptr[i + 1]):
+            q = cursor[indices[p]]
+            t_indices[q] = i
+            t_order[q] = p
+            cursor[indices[p]] = q + 1
+
+
+@njit(cache=True)
+def _merge_sorted(kept_keys, kept_positions, added_keys, out_keys, out_source):
+    """Merge two disjoint sorted key arrays; ``out_source`` is -1 for added keys."""
+    a = 0
+    b = 0
+    for k in range(out_keys.shape[0]):
+        if b == added_keys.shape[0] or (
+            a < kept_keys.shape[0] and kept_keys[a] < added_keys[b]
+        ):
+            out_keys[k] = kept_keys[a]
+            out_source[k] = kept_positions[a]
+            a += 1
+        else:
+            out_keys[k] = added_keys[b]
+            out_source[k] = -1
+            b += 1
+
+
+class Topology:
+    """The connections of a layer with ``n_in`` inputs and ``n_out`` outputs.
+
+    Held twice over the same connections: as CSR by input neuron (``indptr``,
+    ``indices``), the canonical order in which weights are stored, and as CSR by
+    output neuron (``t_indptr``, ``t_indices``, ``t_order``), which the forward pass
+    needs. ``t_order[q]`` is the canonical position of the ``q``-th connection in the
+    transposed order. At 4-byte indices the structure costs 12 bytes per connection.
+
+    Build one with :meth:`from_keys` or :func:`erdos_renyi`.
+    """
+
+    __slots__ = ("n_in", "n_out", "indptr", "indices", "t_indptr", "t_indices", "t_order")
+
+    def __init__(self, n_in, n_out, indptr, indices):
+        self.n_in = int(n_in)
+        self.n_out = int(n_out)
+        self.indptr = indptr
+        self.indices = indices
+        nnz = indices.shape[0]
+        self.t_indptr = np.zeros(self.n_out + 1, dtype=INDPTR_DTYPE)
+        self.t_indices = np.empty(nnz, dtype=INDEX_DTYPE)
+        self.t_order = np.empty(nnz, dtype=INDEX_DTYPE)
+        _transpose(indptr, indices, self.t_indptr, self.t_indices, self.t_order)
+
+    @classmethod
+    def from_keys(cls, keys, n_in, n_out):
+        """Build from sorted, unique int64 keys ``i * n_out + j``."""
+        if keys.shape[0] > _MAX_NNZ:
+            raise ValueError(
+                f"A layer may hold at most {_MAX_NNZ} connections; got {keys.shape[0]}."
+            )
+        indptr = np.zeros(n_in + 1, dtype=INDPTR_DTYPE)
+        indices = np.empty(keys.shape[0], dtype=INDEX_DTYPE)
+        _csr_from_keys(keys, n_out, indptr, indices)
+        return cls(n_in, n_out, indptr, indices)
+
+    @property
+    def shape(self):
+        return (self.n_in, self.n_out)
+
+    @property
+    def nnz(self):
+        return int(self.indices.shape[0])
+
+    @property
+    def density(self):
+        return self.nnz / (self.n_in * self.n_out)
+
+    def rows(self):
+        """Input neuron of each connection, in canonical order."""
+        return np.repeat(np.arange(self.n_in, dtype=INDPTR_DTYPE), np.diff(self.indptr))
+
+    def keys(self):
+        """Sorted int64 keys ``i * n_out + j`` of all connections."""
+        return self.rows() * self.n_out + self.indices
+
+    def rewire(self, keep, added_keys, keys=None):
+        """Drop the connections where ``keep`` is False and add ``added_keys``.
+
+        Parameters
+        ----------
+        keep : ndarray of bool, shape (nnz,)
+        added_keys : ndarray of int64
+            Sorted, unique keys of positions that are not kept connections.
+        keys : ndarray of int64, optional
+            ``self.keys()``, when the caller has it already.
+
+        Returns
+        -------
+        topology : Topology
+        source : ndarray of int64, shape (new nnz,)
+            Canonical position in ``self`` of each new connection, -1 where added.
+        """
+        kept_positions = np.flatnonzero(keep)
+        kept_keys = (self.keys() if keys is None else keys)[kept_positions]
+        n_new = kept_keys.shape[0] + added_keys.shape[0]
+        keys = np.empty(n_new, dtype=np.int64)
+        source = np.empty(n_new, dtype=np.int64)
+        _merge_sorted(kept_keys, kept_positions, added_keys, keys, source)
+        return Topology.from_keys(keys, self.n_in, self.n_out), source
+
+    def __getstate__(self):
+        # The transposed view is derived: persist only the canonical CSR.
+        return (self.n_in, self.n_out, self.indptr, self.indices)
+
+    def __setstate__(self, state):
+        self.__init__(*state)
+
+    def __repr__(self):
+        return f"Topology(n_in={self.n_in}, n_out={self.n_out}, nnz={self.nnz})"
+
+
+def erdos_renyi_density(n_in, n_out, epsilon):
+    """Density of the Erdős–Rényi topology: ``epsilon * (n_in + n_out) / (n_in * n_out)``, capped at 1."""
+    return min(1.0, epsilon * (n_in + n_out) / (n_in * n_out))
+
+
+def erdos_renyi(n_in, n_out, epsilon, rng):
+    """Random topology with ``round(density * n_in * n_out)`` connections (at least 1).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    epsilon : float
+        The Erdős–Rényi sparsity parameter, > 0.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    Topology
+    """
+    density = erdos_renyi_density(n_in, n_out, epsilon)
+    nnz = max(1, int(round(density * n_in * n_out)))
+    empty = np.empty(0, dtype=np.int64)
+    return Topology.from_keys(sample_free_positions(n_in, n_out, nnz, rng, empty), n_in, n_out)
+
+
+def _isin_sorted(sorted_keys, candidates):
+    """Boolean mask: which ``candidates`` occur in ``sorted_keys``."""
+    if sorted_keys.shape[0] == 0:
+        return np.zeros(candidates.shape[0], dtype=bool)
+    pos = np.searchsorted(sorted_keys, candidates)
+    pos[pos == sorted_keys.shape[0]] = 0
+    return sorted_keys[pos] == candidates
+
+
+def sample_free_positions(n_in, n_out, count, rng, occupied):
+    """Draw ``count`` distinct positions uniformly among those not in ``occupied``.
+
+    Memory is O(count + len(occupied)): when free positions are plentiful, candidates
+    are drawn with replacement and collisions rejected (each round accepts at least
+    three quarters); when the layer is nearly full, ``n_in * n_out`` is itself
+    O(count + len(occupied)) and the free positions are enumerated.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    count : int
+    rng : numpy.random.Generator
+    occupied : ndarray of int64
+        Sorted keys that must not be drawn.
+
+    Returns
+    -------
+    keys : ndarray of int64
+        Sorted keys of the drawn positions.
+    """
+    total = n_in * n_out
+    n_free = total - occupied.shape[0]
+    if count > n_free:
+        raise ValueError(
+            f"Cannot place {count} connections: only {n_free} of the layer's "
+            f"{n_in} x {n_out} positions are free."
+        )
+    if count == 0:
+        return np.empty(0, dtype=np.int64)
+    if total <= 4 * (count + occupied.shape[0]):
+        free = np.ones(total, dtype=bool)
+        free[occupied] = False
+        chosen = rng.choice(np.flatnonzero(free), size=count, replace=False)
+        chosen.sort()
+        return chosen.astype(np.int64, copy=False)
+
+    chosen = np.empty(0, dtype=np.int64)
+    while chosen.shape[0] < count:
+        need = count - chosen.shape[0]
+        draw = np.unique(rng.integers(0, total, size=need + need // 8 + 16, dtype=np.int64))
+        draw = draw[~_isin_sorted(occupied, draw) & ~_isin_sorted(chosen, draw)]
+        if draw.shape[0] > need:
+            draw = np.sort(rng.choice(draw, size=need, replace=False))
+        chosen = np.union1d(chosen, draw)
+    return chosen

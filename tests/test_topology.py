@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+
+from sklearn_set._topology import (
+    Topology,
+    erdos_renyi,
+    erdos_renyi_density,
+    sample_free_positions,
+)
+
+from .conftest import random_topology
+
+
+@pytest.mark.parametrize(
+    "n_in, n_out, epsilon",
+    [(1024, 3000, 20), (3000, 3000, 20), (500, 20, 2), (5000, 700, 5), (10, 10, 1)],
+)
+def test_erdos_renyi_density_within_one_percent(n_in, n_out, epsilon, rng):
+    topology = erdos_renyi(n_in, n_out, epsilon, rng)
+    expected = epsilon * (n_in + n_out) / (n_in * n_out)
+    assert expected < 1
+    assert abs(topology.density - expected) <= 0.01 * expected
+
+
+def test_density_is_capped_at_one(rng):
+    assert erdos_renyi_density(3, 4, 20) == 1.0
+    topology = erdos_renyi(3, 4, 20, rng)
+    assert topology.nnz == 12
+
+
+def test_erdos_renyi_has_no_duplicates_and_valid_csr(rng):
+    topology = erdos_renyi(300, 200, 20, rng)
+    keys = topology.keys()
+    assert np.all(np.diff(keys) > 0)  # sorted and unique
+    assert topology.indptr[0] == 0 and topology.indptr[-1] == topology.nnz
+    assert topology.indices.min() >= 0 and topology.indices.max() < 200
+
+
+def test_transposed_view_lists_the_same_connections(rng):
+    topology = random_topology(rng, 40, 30, 300)
+    rows_t = topology.t_indices
+    cols_t = np.repeat(np.arange(30), np.diff(topology.t_indptr))
+    canonical = topology.t_order
+    assert np.array_equal(topology.rows()[canonical], rows_t)
+    assert np.array_equal(topology.indices[canonical], cols_t)
+    assert np.array_equal(np.sort(canonical), np.arange(topology.nnz))
+
+
+def test_sample_free_positions_avoids_occupied(rng):
+    occupied = np.sort(rng.choice(10_000, 3000, replace=False)).astype(np.int64)
+    drawn = sample_free_positions(100, 100, 2000, rng, occupied)
+    assert drawn.shape == (2000,)
+    assert np.all(np.diff(drawn) > 0)
+    assert not np.isin(drawn, occupied).any()
+
+
+def test_sample_free_positions_fills_a_nearly_full_layer(rng):
+    occupied = np.sort(rng.choice(100, 95, replace=False)).astype(np.int64)
+    drawn = sample_free_positions(10, 10, 5, rng, occupied)
+    assert np.array_equal(np.union1d(drawn, occupied), np.arange(100))
+    with pytest.raises(ValueError, match="only 5"):
+        sample_free_positions(10, 10, 6, rng, occupied)
+
+
+def test_sample_free_positions_is_uniform(rng):
+    counts = np.zeros(50)
+    for _ in range(2000):
+        counts[sample_free_positions(5, 10, 5, rng, np.array([0, 1], dtype=np.int64))] += 1
+    assert counts[:2].sum() == 0
+    # each of the 48 free positions is drawn with probability 5/48
+    assert np.all(np.abs(counts[2:] / 2000 - 5 / 48) < 0.03)
+
+
+def test_rewire_reports_sources(rng):
+    topology = random_topology(rng, 20, 20, 100)
+    keep = rng.random(100) < 0.7
+    added = sample_free_positions(20, 20, 100 - keep.sum(), rng, topology.keys()[keep])
+    new, source = topology.rewire(keep, added)
+    assert new.nnz == 100
+    old_keys = topology.keys()
+    new_keys = new.keys()
+    carried = source >= 0
+    assert np.array_equal(old_keys[source[carried]], new_keys[carried])
+    assert np.array_equal(new_keys[~carried], added)
+
+
+def test_pickle_round_trip_rebuilds_transpose(rng):
+    import pickle
+
+    topology = random_topology(rng, 30, 20, 150)
+    clone = pickle.loads(pickle.dumps(topology))
+    for name in Topology.__slots__:
+        value = getattr(topology, name)
+        assert np.array_equal(getattr(clone, name), value)
