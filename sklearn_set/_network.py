@@ -11,10 +11,12 @@ import numpy as np
 from ._kernels import sddmm, sddmm_momentum_update, spmm, spmm_transposed
 from ._topology import erdos_renyi
 
-__all__ = ["ACTIVATIONS", "WEIGHT_INITS", "SparseLayer", "SparseMLP", "draw_weights"]
+__all__ = ["ACTIVATIONS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights"]
 
 ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
 WEIGHT_INITS = ("he_uniform", "normal")
+#: How regrown connections start: at zero, or drawn like the initial weights.
+REGROW_INITS = ("zero", "init")
 
 #: Magnitude of All-ReLU's negative slope (Curci, Mocanu and Pechenizkiy, 2021).
 ALLRELU_SLOPE = 0.6
@@ -29,8 +31,10 @@ def draw_weights(kind, size, fan_in, rng, dtype):
     ``"he_uniform"`` draws from U(-sqrt(6 / fan_in), sqrt(6 / fan_in)), where
     ``fan_in`` is the mean number of *existing* incoming connections of a neuron, so
     the scale suits any density. ``"normal"`` draws from N(0, 0.1^2), as the original
-    SET-MLP code does.
+    SET-MLP code does. ``"zero"`` gives zeros.
     """
+    if kind == "zero":
+        return np.zeros(size, dtype=dtype)
     if kind == "he_uniform":
         limit = np.sqrt(6.0 / max(fan_in, 1.0))
         values = rng.uniform(-limit, limit, size)

@@ -1,0 +1,159 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_set import SETMLPClassifier
+
+# Small enough that the whole check suite runs in seconds.
+CHECKED = SETMLPClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0)
+
+# check name -> why it is skipped
+EXPECTED_FAILED_CHECKS = {}
+
+
+@parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def _blobs(n_samples=120, n_features=20, n_classes=3, seed=0):
+    return make_classification(
+        n_samples=n_samples, n_features=n_features, n_informative=8,
+        n_classes=n_classes, class_sep=2.0, random_state=seed,
+    )
+
+
+def _small(**params):
+    defaults = dict(hidden_layer_sizes=(32, 32), max_iter=30, random_state=0)
+    return SETMLPClassifier(**{**defaults, **params})
+
+
+def test_grid_search_and_cross_validation_run():
+    X, y = _blobs()
+    search = GridSearchCV(_small(max_iter=10), {"epsilon": [5, 20]}, cv=3).fit(X, y)
+    assert search.best_params_["epsilon"] in (5, 20)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    scores = cross_val_score(make_pipeline(StandardScaler(), _small()), X, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.6
+
+
+def test_fit_is_deterministic_under_random_state():
+    X, y = _blobs()
+    first, second = _small().fit(X, y), _small().fit(X, y)
+    assert first.loss_curve_ == second.loss_curve_
+    for a, b in zip(first.coefs_, second.coefs_):
+        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
+    third = _small(random_state=1).fit(X, y)
+    assert first.loss_curve_ != third.loss_curve_
+
+
+def test_fitted_attributes():
+    X, y = _blobs()
+    clf = _small(hidden_layer_sizes=(40, 30)).fit(X, y)
+    assert [c.shape for c in clf.coefs_] == [(20, 40), (40, 30), (30, 3)]
+    assert all(type(c).__name__ == "csr_array" for c in clf.coefs_)
+    assert [b.shape for b in clf.intercepts_] == [(40,), (30,), (3,)]
+    assert clf.n_layers_ == 4 and clf.n_outputs_ == 3 and clf.n_features_in_ == 20
+    assert clf.hidden_layer_sizes_ == (40, 30)
+    assert clf.n_iter_ == len(clf.loss_curve_) == len(clf.history_)
+    assert clf.validation_scores_ is None
+    record = clf.history_[0]
+    for key in ("train_loss", "train_accuracy", "nnz", "hidden_neurons", "rewired",
+                "seconds_train", "seconds_evolve"):
+        assert key in record
+    assert record["nnz"] == sum(c.nnz for c in clf.coefs_)
+    assert record["hidden_neurons"] == [40, 30]
+    assert clf.history_[-1]["rewired"] == 0  # no evolution after the last epoch
+    assert clf.history_[0]["rewired"] > 0
+    # coefs_ are views of the trained weights: predicting from them gives the same
+    h = np.maximum(X.astype(np.float32) @ clf.coefs_[0] + clf.intercepts_[0], 0)
+    h = np.maximum(h @ clf.coefs_[1] + clf.intercepts_[1], 0)
+    logits = h @ clf.coefs_[2] + clf.intercepts_[2]
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[logits.argmax(axis=1)])
+
+
+def test_early_stopping_uses_a_validation_split_and_keeps_the_best():
+    X, y = _blobs(n_samples=300)
+    clf = _small(early_stopping=True, max_iter=200, n_iter_no_change=5).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_ < 200
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert "val_accuracy" in clf.history_[0] and "val_loss" in clf.history_[0]
+
+
+def test_warm_start_continues_training():
+    X, y = _blobs()
+    clf = _small(max_iter=5, warm_start=True).fit(X, y)
+    network = clf.network_
+    clf.fit(X, y)
+    assert clf.network_ is network and clf.n_iter_ == 10 and len(clf.history_) == 10
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X[y < 2], y[y < 2])
+
+
+def test_string_labels_and_pipeline():
+    X, y = _blobs()
+    labels = np.array(["ant", "bee", "cat"])[y]
+    clf = make_pipeline(StandardScaler(), _small()).fit(X, labels)
+    assert set(clf.predict(X)) <= set(labels)
+    assert clf.score(X, labels) > 0.8
+
+
+def test_verbose_reports_compile_time_and_epochs(capsys, monkeypatch):
+    import sklearn_set._estimator as module
+
+    monkeypatch.setattr(module, "_kernels_ready", False)
+    X, y = _blobs()
+    _small(verbose=1, max_iter=2).fit(X, y)
+    out = capsys.readouterr().out
+    assert "Numba kernels compiled or loaded from cache in" in out
+    assert "Iteration 1, loss = " in out and "Iteration 2, loss = " in out
+    assert "nnz = " in out
+
+
+@pytest.mark.parametrize(
+    "X_change, y_change, error, match",
+    [
+        (lambda X: np.where(X > 1, np.nan, X), None, ValueError, "NaN"),
+        (lambda X: np.where(X > 1, np.inf, X), None, ValueError, "infinity"),
+        (lambda X: X[:-1], None, ValueError, "inconsistent numbers of samples"),
+        (None, lambda y: np.zeros_like(y), ValueError, "at least 2 classes"),
+        (None, lambda y: y + 0.5, ValueError, "Unknown label type"),
+    ],
+)
+def test_bad_data_gets_clear_errors(X_change, y_change, error, match):
+    X, y = _blobs()
+    X = X_change(X) if X_change else X
+    y = y_change(y) if y_change else y
+    with pytest.raises(error, match=match):
+        _small().fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(epsilon=0), "epsilon"),
+        (dict(epsilon=-1.0), "epsilon"),
+        (dict(zeta=0.0), "zeta"),
+        (dict(zeta=1.0), "zeta"),
+        (dict(zeta=1.5), "zeta"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(activation="gelu"), "activation"),
+        (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes"),
+        (dict(hidden_layer_sizes=0), "hidden_layer_sizes"),
+    ],
+)
+def test_bad_parameters_get_clear_errors(params, match):
+    X, y = _blobs()
+    with pytest.raises(ValueError, match=match):
+        _small(**params).fit(X, y)
+
+
+def test_predict_checks_feature_count():
+    X, y = _blobs()
+    clf = _small(max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :5])

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from sklearn_set._evolution import evolve_set, set_keep_mask
+from sklearn_set._network import SparseLayer
+
+from .conftest import random_topology
+
+
+def _layer(rng, n_in=60, n_out=50, nnz=600):
+    topology = random_topology(rng, n_in, n_out, nnz)
+    weights = rng.standard_normal(nnz).astype(np.float32)
+    layer = SparseLayer(topology, weights, np.zeros(n_out, dtype=np.float32))
+    layer.velocity = rng.standard_normal(nnz).astype(np.float32)
+    return layer
+
+
+@pytest.mark.parametrize("zeta", [0.1, 0.3, 0.5, 0.9])
+def test_keep_mask_removes_the_fraction_closest_to_zero_by_sign(zeta, rng):
+    weights = rng.standard_normal(1001)
+    keep = set_keep_mask(weights, zeta)
+    neg, pos = weights < 0, weights >= 0
+    removed_neg, removed_pos = neg & ~keep, pos & ~keep
+    assert removed_neg.sum() == int(zeta * neg.sum())
+    assert removed_pos.sum() == int(zeta * pos.sum())
+    # removed negatives are the largest negatives, removed positives the smallest
+    assert weights[removed_neg].min() >= weights[neg & keep].max()
+    assert weights[removed_pos].max() <= weights[pos & keep].min()
+
+
+def test_evolution_keeps_nnz_and_never_duplicates(rng):
+    layer = _layer(rng)
+    for _ in range(20):
+        expected = int(0.3 * (layer.weights < 0).sum()) + int(0.3 * (layer.weights >= 0).sum())
+        assert evolve_set(layer, 0.3, rng, "he_uniform") == expected
+        keys = layer.topology.keys()
+        assert layer.topology.nnz == 600
+        assert np.all(np.diff(keys) > 0)
+        assert layer.weights.shape == layer.velocity.shape == (600,)
+
+
+def test_momentum_and_weights_follow_their_connection(rng):
+    layer = _layer(rng)
+    before = dict(zip(layer.topology.keys(), zip(layer.weights, layer.velocity)))
+    keep = set_keep_mask(layer.weights, 0.3)
+    kept_keys = set(layer.topology.keys()[keep])
+    removed_keys = set(layer.topology.keys()[~keep])
+    evolve_set(layer, 0.3, rng, "he_uniform")
+    after_keys = layer.topology.keys()
+    for key, w, v in zip(after_keys, layer.weights, layer.velocity):
+        if key in kept_keys:
+            assert (w, v) == before[key]
+        else:  # regrown, possibly at a just-removed position
+            assert v == 0
+            assert key in removed_keys or key not in before
+    assert kept_keys <= set(after_keys)
+
+
+def test_evolution_on_a_full_layer_reinitialises_in_place(rng):
+    layer = _layer(rng, 10, 8, 80)
+    keys = layer.topology.keys().copy()
+    evolve_set(layer, 0.5, rng, "he_uniform")
+    assert np.array_equal(layer.topology.keys(), keys)
+    assert np.count_nonzero(layer.velocity == 0) >= 39
+
+
+def test_transpose_is_consistent_after_evolution(rng):
+    layer = _layer(rng)
+    evolve_set(layer, 0.3, rng, "he_uniform")
+    t = layer.topology
+    cols = np.repeat(np.arange(t.n_out), np.diff(t.t_indptr))
+    assert_allclose(t.indices[t.t_order], cols)
+    assert_allclose(t.rows()[t.t_order], t.t_indices)

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from sklearn_set._network import ACTIVATIONS, ALLRELU_SLOPE, SparseMLP
+
+
+def _network(rng, activation, sizes=(6, 5, 4, 3), epsilon=2.0):
+    return SparseMLP.erdos_renyi(
+        sizes, epsilon, rng, activation=activation, dtype=np.float64, weight_init="normal"
+    )
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_backward_matches_finite_differences(activation, rng):
+    network = _network(rng, activation)
+    for layer in network.layers:  # larger weights and biases exercise every branch
+        layer.weights *= 10
+        layer.bias[:] = rng.standard_normal(layer.bias.shape)
+    x = rng.standard_normal((6, 7))
+    y = rng.integers(0, 3, 7)
+    _, grads = network.loss_and_gradients(x, y)
+
+    def loss():
+        return network.loss_and_gradients(x, y)[0]
+
+    h = 1e-6
+    for layer, (weight_grad, bias_grad) in zip(network.layers, grads):
+        for params, analytic in ((layer.weights, weight_grad), (layer.bias, bias_grad)):
+            numeric = np.empty_like(params)
+            for p in range(params.shape[0]):
+                saved = params[p]
+                params[p] = saved + h
+                up = loss()
+                params[p] = saved - h
+                down = loss()
+                params[p] = saved
+                numeric[p] = (up - down) / (2 * h)
+            assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_allrelu_slope_alternates_by_layer(rng):
+    network = _network(rng, "allrelu", sizes=(2, 3, 3, 3, 2))
+    z = np.array([[-1.0, 2.0]])
+    assert_allclose(network._activate(z.copy(), 0, False)[0], [[-ALLRELU_SLOPE, 2.0]])
+    assert_allclose(network._activate(z.copy(), 1, False)[0], [[ALLRELU_SLOPE, 2.0]])
+    assert_allclose(network._activate(z.copy(), 2, False)[0], [[-ALLRELU_SLOPE, 2.0]])
+
+
+def test_dropout_is_inverted_and_only_in_training(rng):
+    network = _network(rng, "relu", sizes=(50, 400, 3), epsilon=50.0)
+    network.dropout = 0.5
+    x = np.abs(rng.standard_normal((50, 64)))
+    clean = network.forward(x).proba
+    assert_allclose(network.forward(x).proba, clean)  # no rng: no dropout
+    dropped = network.forward(x, keep_gradient=True, rng=np.random.default_rng(1))
+    hidden = dropped.inputs[1]
+    plain = network.layers[0].forward(x)
+    np.maximum(plain, 0, out=plain)
+    zeroed = hidden == 0
+    assert 0.4 < np.mean(zeroed[plain > 0]) < 0.6
+    assert_allclose(hidden[~zeroed], 2.0 * plain[~zeroed])
+
+
+def test_proba_rows_sum_to_one_and_predict_is_batch_independent(rng):
+    network = SparseMLP.erdos_renyi((20, 30, 4), 5.0, rng)
+    X = rng.standard_normal((101, 20)).astype(np.float32)
+    proba = network.predict_proba(X)
+    assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    for i in (0, 50, 100):
+        assert np.array_equal(network.predict_proba(X[i:i + 1])[0], proba[i])
+
+
+def test_train_batch_decreases_loss(rng):
+    network = SparseMLP.erdos_renyi((20, 30, 3), 5.0, rng)
+    x = rng.standard_normal((20, 32)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    losses = [
+        network.train_batch(x, y, learning_rate=0.05, momentum=0.9, alpha=0.0, rng=None)[0]
+        for _ in range(50)
+    ]
+    assert losses[-1] < 0.5 * losses[0]
