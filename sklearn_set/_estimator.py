@@ -261,7 +261,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         if classes.shape[0] < 2:
             raise ValueError(
                 "SETMLPClassifier needs samples of at least 2 classes in the data, "
-                f"but the data contains only 1 class: {classes[0]!r}."
+                f"but the data contains only 1 class: {classes.tolist()}."
             )
         if self._continues():
             if not np.array_equal(classes, self.classes_):

@@ -183,6 +183,20 @@ def erdos_renyi(n_in, n_out, epsilon, rng):
     return Topology.from_keys(sample_free_positions(n_in, n_out, nnz, rng, empty), n_in, n_out)
 
 
+def _sorted_unique(keys):
+    """Sort ``keys`` in place and return its distinct values.
+
+    Much faster than ``np.unique`` on large int64 arrays in recent numpy releases.
+    """
+    keys.sort()
+    if keys.shape[0] == 0:
+        return keys
+    distinct = np.empty(keys.shape[0], dtype=bool)
+    distinct[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+    return keys[distinct]
+
+
 def _isin_sorted(sorted_keys, candidates):
     """Boolean mask: which ``candidates`` occur in ``sorted_keys``."""
     if sorted_keys.shape[0] == 0:
@@ -232,9 +246,9 @@ def sample_free_positions(n_in, n_out, count, rng, occupied):
     chosen = np.empty(0, dtype=np.int64)
     while chosen.shape[0] < count:
         need = count - chosen.shape[0]
-        draw = np.unique(rng.integers(0, total, size=need + need // 8 + 16, dtype=np.int64))
+        draw = _sorted_unique(rng.integers(0, total, size=need + need // 8 + 16, dtype=np.int64))
         draw = draw[~_isin_sorted(occupied, draw) & ~_isin_sorted(chosen, draw)]
         if draw.shape[0] > need:
             draw = np.sort(rng.choice(draw, size=need, replace=False))
-        chosen = np.union1d(chosen, draw)
+        chosen = _sorted_unique(np.concatenate((chosen, draw)))
     return chosen

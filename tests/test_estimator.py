@@ -157,3 +157,24 @@ def test_predict_checks_feature_count():
     clf = _small(max_iter=2).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :5])
+
+
+@pytest.mark.skipif(
+    not any((p / "coil20.mat").is_file() for p in __import__("sklearn_set").datasets.search_paths()),
+    reason="coil20.mat not found",
+)
+def test_coil20_beats_chance_by_far():
+    from sklearn.model_selection import train_test_split
+
+    from sklearn_set.datasets import load_dataset
+
+    X, y = load_dataset("coil20")
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=0
+    )
+    clf = make_pipeline(
+        StandardScaler(),
+        SETMLPClassifier(hidden_layer_sizes=(300, 300), max_iter=15, random_state=0),
+    ).fit(X_train, y_train)
+    accuracy = clf.score(X_test, y_test)
+    assert accuracy > 0.85, accuracy  # chance is 1/20
