@@ -73,8 +73,6 @@ def dense_numpy(topology, weights, bias, x, delta):
     return step
 
 
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)

@@ -21,7 +21,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _kernels
-from ._evolution import evolve_network
+from ._evolution import (
+    PRUNE_CRITERIA,
+    evolve_network,
+    importance_keep_mask,
+    is_due,
+    neuron_importance,
+    prune_neurons,
+)
 from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP
 
 __all__ = ["SETMLPClassifier"]
@@ -84,6 +91,27 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         a validation split inside the training data) ``"zero"`` reached 0.97-0.98
         and 0.90-0.91 accuracy against 0.66-0.70 and 0.39-0.44 for ``"init"``, whose
         redrawn weights drive the weights' scale up epoch after epoch.
+    prune : {"importance"} or None, default=None
+        ``"importance"`` removes hidden neurons during training (importance pruning):
+        from epoch ``prune_start * max_iter`` on, every ``prune_every`` epochs, each
+        hidden layer loses the neurons whose importance is at or below its
+        ``prune_percentile``-th percentile, with all their connections and their bias.
+        Input and output neurons are never pruned.
+    prune_criterion : {"incoming", "outgoing", "both"}, default="incoming"
+        A neuron's importance: the sum of the absolute values of these weights.
+    prune_percentile : float in [0, 100), default=20
+        Percentile of a layer's importances at or below which neurons are removed.
+    prune_start : float in [0, 1], default=0.4
+        First pruning epoch, as a fraction of ``max_iter``.
+    prune_every : int, default=10
+        Epochs between two pruning steps.
+    prune_min_width : float in (0, 1], default=0.01
+        A hidden layer never shrinks below this fraction of its starting width (and
+        never below one neuron).
+    prune_regrow : bool, default=False
+        Keep the connection budget constant: regrow the connections lost with pruned
+        neurons at random among the survivors, instead of letting the number of
+        weights fall.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified), stop when
         its accuracy has not improved by ``tol`` for ``n_iter_no_change`` epochs, and
@@ -134,9 +162,9 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         One dict per epoch: ``epoch``, ``train_loss``, ``train_accuracy`` (on the
         training batches as they were seen, dropout on), ``val_loss`` and
         ``val_accuracy`` (with ``early_stopping``), ``nnz`` (connections after the
-        epoch's evolution), ``hidden_neurons`` (width of each hidden layer),
-        ``rewired`` (connections moved by evolution), ``seconds_train`` and
-        ``seconds_evolve``.
+        epoch's evolution), ``hidden_neurons`` (width of each hidden layer after it),
+        ``rewired`` (connections moved by evolution), ``pruned_neurons``,
+        ``seconds_train`` and ``seconds_evolve`` (evolution and pruning).
 
     See Also
     --------
@@ -170,6 +198,13 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "weight_init": [StrOptions(set(WEIGHT_INITS))],
         "regrow_init": [StrOptions(set(REGROW_INITS))],
+        "prune": [StrOptions({"importance"}), None],
+        "prune_criterion": [StrOptions(set(PRUNE_CRITERIA))],
+        "prune_percentile": [Interval(Real, 0, 100, closed="left")],
+        "prune_start": [Interval(Real, 0, 1, closed="both")],
+        "prune_every": [Interval(Integral, 1, None, closed="left")],
+        "prune_min_width": [Interval(Real, 0, 1, closed="right")],
+        "prune_regrow": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
@@ -194,6 +229,13 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         max_iter=200,
         weight_init="he_uniform",
         regrow_init="zero",
+        prune=None,
+        prune_criterion="incoming",
+        prune_percentile=20,
+        prune_start=0.4,
+        prune_every=10,
+        prune_min_width=0.01,
+        prune_regrow=False,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -214,6 +256,13 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.weight_init = weight_init
         self.regrow_init = regrow_init
+        self.prune = prune
+        self.prune_criterion = prune_criterion
+        self.prune_percentile = prune_percentile
+        self.prune_start = prune_start
+        self.prune_every = prune_every
+        self.prune_min_width = prune_min_width
+        self.prune_regrow = prune_regrow
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -385,14 +434,17 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             seconds_train = time.perf_counter() - start
 
             start = time.perf_counter()
-            rewired = 0
+            rewired = pruned = 0
             if not stopped and epoch < self.max_iter - 1:
                 regrow = self.weight_init if self.regrow_init == "init" else "zero"
+                if self._prune_due(epoch + 1):
+                    pruned = self._prune(network, rng, regrow)
                 rewired = evolve_network(network, self.zeta, rng, regrow)
             record.update(
                 nnz=network.nnz,
                 hidden_neurons=list(network.hidden_layer_sizes),
                 rewired=rewired,
+                pruned_neurons=pruned,
                 seconds_train=seconds_train,
                 seconds_evolve=time.perf_counter() - start,
             )
@@ -410,6 +462,25 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
+
+    def _prune_due(self, epoch):
+        if self.prune is None:
+            return False
+        start = max(1, int(round(self.prune_start * self.max_iter)))
+        return is_due(epoch, start, self.prune_every)
+
+    def _prune(self, network, rng, regrow):
+        """One importance-pruning step; returns the number of neurons removed."""
+        before = sum(network.hidden_layer_sizes)
+        floors = [max(1, int(np.ceil(self.prune_min_width * w))) for w in self._hidden_sizes()]
+        keep_masks = [
+            importance_keep_mask(
+                neuron_importance(network, h, self.prune_criterion), self.prune_percentile, floor
+            )
+            for h, floor in enumerate(floors)
+        ]
+        prune_neurons(network, keep_masks, rng if self.prune_regrow else None, regrow)
+        return before - sum(network.hidden_layer_sizes)
 
     def _report_kernel_start_up(self):
         global _kernels_ready

@@ -1,9 +1,13 @@
-"""Evolve-and-prune rules that change a layer's connectivity between epochs.
+"""Evolve-and-prune rules that change a network's connectivity between epochs.
 
-Each rule reads a layer's weights and topology, builds a new topology, and moves the
-weights and momentum of the surviving connections along with them
-(:meth:`SparseLayer.rewire`). All work is O(nnz) memory and vectorised: there is no
-Python loop over connections.
+Each rule reads weights and topologies, builds new topologies, and moves the weights
+and momentum of the surviving connections along with them
+(:meth:`SparseLayer.rewire`). All work is O(nnz + neurons) memory and vectorised:
+there is no Python loop over connections or neurons.
+
+* :func:`evolve_set`: SET's remove-by-magnitude, regrow-at-random step on a layer.
+* :func:`prune_neurons`: importance pruning of hidden neurons across a network.
+* :func:`is_due`: the schedule, a plain function of the epoch.
 """
 
 import numpy as np
@@ -11,7 +15,18 @@ import numpy as np
 from ._network import draw_weights
 from ._topology import sample_free_positions
 
-__all__ = ["set_keep_mask", "evolve_set", "evolve_network"]
+__all__ = [
+    "PRUNE_CRITERIA",
+    "set_keep_mask",
+    "evolve_set",
+    "evolve_network",
+    "neuron_importance",
+    "importance_keep_mask",
+    "prune_neurons",
+    "is_due",
+]
+
+PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 
 
 def set_keep_mask(weights, zeta):
@@ -45,12 +60,26 @@ def set_keep_mask(weights, zeta):
     return keep
 
 
+def _keep_and_grow(layer, keep, n_grow, rng, regrow_init):
+    """Keep the connections where ``keep`` is True and grow ``n_grow`` at random.
+
+    Grown connections take weights from :func:`draw_weights` with ``regrow_init`` and
+    zero momentum. Positions dropped here count as free, so they may be regrown.
+    """
+    topology = layer.topology
+    keys = topology.keys()
+    added = sample_free_positions(topology.n_in, topology.n_out, n_grow, rng, keys[keep])
+    new_topology, source = topology.rewire(keep, added, keys=keys)
+    new_weights = draw_weights(regrow_init, n_grow, layer.fan_in, rng, layer.weights.dtype)
+    layer.rewire(new_topology, source, new_weights)
+
+
 def evolve_set(layer, zeta, rng, regrow_init="zero"):
     """One SET step on ``layer``, in place: remove by magnitude, regrow at random.
 
-    The number of connections is unchanged. Regrown connections take weights drawn by
-    :func:`draw_weights` with ``regrow_init`` and start with zero momentum; they may
-    land on positions removed in this same step, as in the original SET.
+    The number of connections is unchanged; see :func:`set_keep_mask` for what is
+    removed. Regrown connections may land on positions removed in this same step, as
+    in the original SET.
 
     Parameters
     ----------
@@ -65,20 +94,97 @@ def evolve_set(layer, zeta, rng, regrow_init="zero"):
     n_rewired : int
         Number of connections removed (and regrown).
     """
-    topology = layer.topology
     keep = set_keep_mask(layer.weights, zeta)
     n_removed = int(keep.shape[0] - np.count_nonzero(keep))
-    if n_removed == 0:
-        return 0
-    keys = topology.keys()
-    # Removed positions count as free, so there is always room to regrow.
-    added = sample_free_positions(topology.n_in, topology.n_out, n_removed, rng, keys[keep])
-    new_topology, source = topology.rewire(keep, added, keys=keys)
-    new_weights = draw_weights(regrow_init, n_removed, layer.fan_in, rng, layer.weights.dtype)
-    layer.rewire(new_topology, source, new_weights)
+    if n_removed:
+        _keep_and_grow(layer, keep, n_removed, rng, regrow_init)
     return n_removed
 
 
 def evolve_network(network, zeta, rng, regrow_init="zero"):
     """Apply :func:`evolve_set` to every layer; returns the connections rewired."""
     return sum(evolve_set(layer, zeta, rng, regrow_init) for layer in network.layers)
+
+
+def neuron_importance(network, hidden_index, criterion="incoming"):
+    """Importance of each neuron of a hidden layer: a sum of absolute weights.
+
+    Parameters
+    ----------
+    network : SparseMLP
+    hidden_index : int
+        0 for the first hidden layer.
+    criterion : {"incoming", "outgoing", "both"}
+        Which of the neuron's connections count.
+
+    Returns
+    -------
+    importance : ndarray of float64, shape (n_neurons,)
+    """
+    if criterion not in PRUNE_CRITERIA:
+        raise ValueError(f"Unknown criterion {criterion!r}; expected one of {PRUNE_CRITERIA}.")
+    into, out_of = network.layers[hidden_index], network.layers[hidden_index + 1]
+    n = into.topology.n_out
+    importance = np.zeros(n)
+    if criterion in ("incoming", "both"):
+        importance += np.bincount(into.topology.indices, np.abs(into.weights), minlength=n)
+    if criterion in ("outgoing", "both"):
+        importance += np.bincount(out_of.topology.rows(), np.abs(out_of.weights), minlength=n)
+    return importance
+
+
+def importance_keep_mask(importance, percentile, min_width):
+    """Keep the neurons whose importance is above the ``percentile``-th percentile.
+
+    Never keeps fewer than ``min_width``: if the percentile would cut deeper, the
+    ``min_width`` most important neurons stay (ties broken by position).
+    """
+    keep = importance > np.percentile(importance, percentile)
+    if np.count_nonzero(keep) < min_width:
+        keep[:] = False
+        keep[np.argsort(-importance, kind="stable")[:min_width]] = True
+    return keep
+
+
+def prune_neurons(network, keep_masks, rng=None, regrow_init="zero"):
+    """Remove hidden neurons for real, with their connections and biases.
+
+    Parameters
+    ----------
+    network : SparseMLP
+        Changed in place: each layer's output size and the next layer's input size
+        shrink; surviving connections keep their weights and momentum.
+    keep_masks : list of ndarray of bool
+        One per hidden layer.
+    rng : numpy.random.Generator, optional
+        When given, the connections lost by each layer are regrown at random among
+        the surviving neurons (while room remains), keeping the connection budget.
+    regrow_init : str
+        Initial value of regrown connections, see :func:`draw_weights`.
+
+    Returns
+    -------
+    n_removed : int
+        Connections removed, net of any regrown.
+    """
+    nnz_before = network.nnz
+    budgets = [layer.topology.nnz for layer in network.layers]
+    for h, keep in enumerate(keep_masks):
+        into, out_of = network.layers[h], network.layers[h + 1]
+        into.drop_neurons(np.ones(into.topology.n_in, dtype=bool), keep)
+        out_of.drop_neurons(keep, np.ones(out_of.topology.n_out, dtype=bool))
+    if rng is not None:
+        for layer, budget in zip(network.layers, budgets):
+            t = layer.topology
+            n_grow = min(budget, t.n_in * t.n_out) - t.nnz
+            if n_grow > 0:
+                _keep_and_grow(layer, np.ones(t.nnz, dtype=bool), n_grow, rng, regrow_init)
+    return nnz_before - network.nnz
+
+
+def is_due(epoch, start, every):
+    """Whether a scheduled step runs after ``epoch`` (1-based).
+
+    It runs after epoch ``start`` and then every ``every`` epochs.
+    """
+    return epoch >= start and (epoch - start) % every == 0

@@ -88,6 +88,13 @@ class SparseLayer:
         velocity[carried] = self.velocity[source[carried]]
         self.topology, self.weights, self.velocity = topology, weights, velocity
 
+    def drop_neurons(self, keep_in, keep_out):
+        """Remove input and output neurons; survivors keep weights and momentum."""
+        topology, source = self.topology.drop_neurons(keep_in, keep_out)
+        self.rewire(topology, source, np.empty(0, dtype=self.weights.dtype))
+        self.bias = self.bias[keep_out]
+        self.bias_velocity = self.bias_velocity[keep_out]
+
     def forward(self, x):
         t = self.topology
         out = np.empty((t.n_out, x.shape[1]), dtype=x.dtype)

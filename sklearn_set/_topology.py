@@ -147,6 +147,31 @@ class Topology:
         _merge_sorted(kept_keys, kept_positions, added_keys, keys, source)
         return Topology.from_keys(keys, self.n_in, self.n_out), source
 
+    def drop_neurons(self, keep_in, keep_out):
+        """Remove input and output neurons, with every connection that touches them.
+
+        Parameters
+        ----------
+        keep_in : ndarray of bool, shape (n_in,)
+        keep_out : ndarray of bool, shape (n_out,)
+
+        Returns
+        -------
+        topology : Topology
+            Of shape ``(keep_in.sum(), keep_out.sum())``; survivors are renumbered in
+            their old order.
+        source : ndarray of int64
+            Canonical position in ``self`` of each surviving connection.
+        """
+        rows = self.rows()
+        source = np.flatnonzero(keep_in[rows] & keep_out[self.indices])
+        new_row = np.cumsum(keep_in) - 1
+        new_col = np.cumsum(keep_out) - 1
+        n_in, n_out = int(keep_in.sum()), int(keep_out.sum())
+        # renumbering is monotone, so the keys stay sorted
+        keys = new_row[rows[source]] * n_out + new_col[self.indices[source]]
+        return Topology.from_keys(keys.astype(np.int64, copy=False), n_in, n_out), source
+
     def __getstate__(self):
         # The transposed view is derived: persist only the canonical CSR.
         return (self.n_in, self.n_out, self.indptr, self.indices)
