@@ -169,10 +169,11 @@ def prune_neurons(network, keep_masks, rng=None, regrow_init="zero"):
     """
     nnz_before = network.nnz
     budgets = [layer.topology.nnz for layer in network.layers]
-    for h, keep in enumerate(keep_masks):
-        into, out_of = network.layers[h], network.layers[h + 1]
-        into.drop_neurons(np.ones(into.topology.n_in, dtype=bool), keep)
-        out_of.drop_neurons(keep, np.ones(out_of.topology.n_out, dtype=bool))
+    first, last = network.layers[0].topology, network.layers[-1].topology
+    survivors = [np.ones(first.n_in, dtype=bool), *keep_masks, np.ones(last.n_out, dtype=bool)]
+    # each layer loses its pruned inputs and outputs in one rebuild
+    for layer, keep_in, keep_out in zip(network.layers, survivors[:-1], survivors[1:]):
+        layer.drop_neurons(keep_in, keep_out)
     if rng is not None:
         for layer, budget in zip(network.layers, budgets):
             t = layer.topology
