@@ -59,9 +59,14 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         positive inputs, and a negative-side slope of 0.6 whose sign alternates from
         one hidden layer to the next.
     epsilon : float, default=20.0
-        Erdős–Rényi parameter; larger means denser. The density is capped at 1.
-    zeta : float in (0, 1), default=0.3
+        Erdős–Rényi parameter; larger means denser. A layer whose density would
+        exceed 1 is made fully connected, with a warning for hidden layers (the output
+        layer is usually fully connected when there are few classes);
+        ``float("inf")`` asks for fully connected layers without one (the dense
+        counterpart, trained by the same sparse engine).
+    zeta : float in [0, 1), default=0.3
         Fraction of each layer's connections removed and regrown after each epoch.
+        ``0`` keeps the initial topology for the whole fit (static sparse training).
     dropout : float in [0, 1), default=0.3
         Probability of dropping each hidden activation during training.
     alpha : float, default=1e-4
@@ -160,8 +165,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     history_ : list of dict
         One dict per epoch: ``epoch``, ``train_loss``, ``train_accuracy`` (on the
         training batches as they were seen, dropout on), ``val_loss`` and
-        ``val_accuracy`` (with ``early_stopping``), ``nnz`` (connections after the
-        epoch's evolution), ``hidden_neurons`` (width of each hidden layer after it),
+        ``val_accuracy`` (with ``early_stopping``), ``nnz_start`` and ``nnz``
+        (connections before and after the epoch's evolution and pruning), ``hidden_neurons`` (width of each hidden layer after it),
         ``rewired`` (connections moved by evolution), ``pruned_neurons``,
         ``seconds_train`` and ``seconds_evolve`` (evolution and pruning).
 
@@ -187,8 +192,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "zeta": [Interval(Real, 0, 1, closed="neither")],
+        "epsilon": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
+        "zeta": [Interval(Real, 0, 1, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -364,8 +369,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             )
 
         if not self._continues():
+            layer_sizes = [X.shape[1], *hidden, self.classes_.shape[0]]
+            self._warn_dense_layers(layer_sizes)
             self.network_ = SparseMLP.erdos_renyi(
-                [X.shape[1], *hidden, self.classes_.shape[0]], self.epsilon, rng,
+                layer_sizes, self.epsilon, rng,
                 activation=self.activation, dropout=self.dropout,
                 weight_init=self.weight_init, dtype=_DTYPE,
             )
@@ -380,6 +387,27 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self._run_epochs(X, y, X_val, y_val, rng)
         return self
 
+    def _warn_dense_layers(self, layer_sizes):
+        """Say which layers ``epsilon`` asks to be denser than fully connected.
+
+        The output layer is left out: with few classes it is fully connected at any
+        usual ``epsilon``, as in the original SET, and that is no surprise.
+        """
+        if np.isinf(self.epsilon):
+            return
+        capped = [
+            f"{n_in}x{n_out} (density {self.epsilon * (n_in + n_out) / (n_in * n_out):.2f})"
+            for n_in, n_out in zip(layer_sizes[:-2], layer_sizes[1:-1])
+            if self.epsilon * (n_in + n_out) > n_in * n_out
+        ]
+        if capped:
+            warnings.warn(
+                f"epsilon={self.epsilon} gives a density above 1 for layers "
+                f"{', '.join(capped)}; they are fully connected instead. Pass "
+                "epsilon=float('inf') to ask for fully connected layers.",
+                UserWarning,
+            )
+
     def _run_epochs(self, X, y, X_val, y_val, rng):
         network = self.network_
         n_samples = X.shape[0]
@@ -388,6 +416,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         no_improvement = 0
         stopped = False
         for epoch in range(self.max_iter):
+            nnz_start = network.nnz
             start = time.perf_counter()
             order = rng.permutation(n_samples)
             total_loss = 0.0
@@ -438,8 +467,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 regrow = self.weight_init if self.regrow_init == "init" else "zero"
                 if self._prune_due(epoch + 1):
                     pruned = self._prune(network, rng, regrow)
-                rewired = evolve_network(network, self.zeta, rng, regrow)
+                if self.zeta > 0:
+                    rewired = evolve_network(network, self.zeta, rng, regrow)
             record.update(
+                nnz_start=nnz_start,
                 nnz=network.nnz,
                 hidden_neurons=list(network.hidden_layer_sizes),
                 rewired=rewired,

@@ -137,7 +137,7 @@ def test_bad_data_gets_clear_errors(X_change, y_change, error, match):
     [
         (dict(epsilon=0), "epsilon"),
         (dict(epsilon=-1.0), "epsilon"),
-        (dict(zeta=0.0), "zeta"),
+        (dict(zeta=-0.1), "zeta"),
         (dict(zeta=1.0), "zeta"),
         (dict(zeta=1.5), "zeta"),
         (dict(dropout=1.0), "dropout"),
@@ -178,3 +178,43 @@ def test_coil20_beats_chance_by_far():
     ).fit(X_train, y_train)
     accuracy = clf.score(X_test, y_test)
     assert accuracy > 0.85, accuracy  # chance is 1/20
+
+
+def test_zero_zeta_keeps_the_topology():
+    X, y = _blobs()
+    clf = _small(zeta=0.0, max_iter=5).fit(X, y)
+    reference = _small(zeta=0.0, max_iter=1).fit(X, y)
+    for fitted, start in zip(clf.coefs_, reference.coefs_):
+        np.testing.assert_array_equal(fitted.indptr, start.indptr)
+        np.testing.assert_array_equal(fitted.indices, start.indices)
+    assert all(record["rewired"] == 0 for record in clf.history_)
+
+
+def test_infinite_epsilon_is_fully_connected_without_warning():
+    import warnings
+
+    X, y = _blobs()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = _small(epsilon=float("inf"), zeta=0.0, max_iter=2).fit(X, y)
+    assert not [w for w in caught if "density" in str(w.message)]
+    sizes = [X.shape[1], 32, 32, 3]
+    assert [c.nnz for c in clf.coefs_] == [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def test_too_large_epsilon_is_capped_with_a_warning():
+    X, y = _blobs()
+    with pytest.warns(UserWarning, match=r"density above 1 for layers 20x32"):
+        clf = _small(epsilon=50, max_iter=2).fit(X, y)
+    assert clf.coefs_[0].nnz == 20 * 32
+
+
+def test_few_classes_output_layer_is_dense_without_warning():
+    import warnings
+
+    X, y = _blobs()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = _small(hidden_layer_sizes=(200,), epsilon=5, max_iter=2).fit(X, y)
+    assert not [w for w in caught if "density" in str(w.message)]
+    assert clf.coefs_[-1].nnz == 200 * 3
