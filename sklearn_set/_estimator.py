@@ -423,19 +423,21 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             n_correct = 0
             for first in range(0, n_samples, batch_size):
                 batch = order[first:first + batch_size]
-                loss, correct = network.train_batch(
-                    np.ascontiguousarray(X[batch].T), y[batch],
-                    learning_rate=self.learning_rate_init, momentum=self.momentum,
-                    alpha=self.alpha, rng=rng,
-                )
+                try:
+                    loss, correct = network.train_batch(
+                        np.ascontiguousarray(X[batch].T), y[batch],
+                        learning_rate=self.learning_rate_init, momentum=self.momentum,
+                        alpha=self.alpha, rng=rng,
+                    )
+                except FloatingPointError as error:
+                    raise FloatingPointError(
+                        f"{error} Training diverged at epoch {self.n_iter_ + 1}; try a "
+                        f"smaller learning_rate_init (now {self.learning_rate_init}). The "
+                        "model keeps its last finite weights, from before that batch."
+                    ) from None
                 total_loss += loss * batch.shape[0]
                 n_correct += correct
             epoch_loss = total_loss / n_samples
-            if not np.isfinite(epoch_loss):
-                raise FloatingPointError(
-                    f"The training loss became {epoch_loss} at epoch {self.n_iter_ + 1}; "
-                    f"try a smaller learning_rate_init (now {self.learning_rate_init})."
-                )
             self.n_iter_ += 1
             self.loss_curve_.append(epoch_loss)
             record = {

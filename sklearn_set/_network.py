@@ -284,12 +284,20 @@ class SparseMLP:
 
         ``x`` has shape (n_features, batch) and ``y`` holds class indices. The loss is
         scikit-learn's: mean cross-entropy plus ``0.5 * alpha * ||W||^2 / batch``.
+
+        Raises
+        ------
+        FloatingPointError
+            When the loss is not finite; the network is left as it was before the call.
         """
         batch = x.shape[1]
         cache = self.forward(x, keep_gradient=True, rng=rng)
         n_correct = int(np.count_nonzero(cache.proba.argmax(axis=0) == y))
         loss, delta = self._output_delta(cache.proba, y)
         loss += 0.5 * alpha * self.squared_norm() / batch
+        if not np.isfinite(loss):
+            # before any update, so that the weights stay those of the last good step
+            raise FloatingPointError(f"The training loss is {loss}.")
         decay = alpha / batch
         for layer, layer_input, layer_delta in self._backward(cache, delta):
             layer.sgd_step(layer_input, layer_delta, learning_rate, momentum, decay)

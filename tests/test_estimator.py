@@ -218,3 +218,13 @@ def test_few_classes_output_layer_is_dense_without_warning():
         clf = _small(hidden_layer_sizes=(200,), epsilon=5, max_iter=2).fit(X, y)
     assert not [w for w in caught if "density" in str(w.message)]
     assert clf.coefs_[-1].nnz == 200 * 3
+
+
+def test_divergence_stops_at_once_and_keeps_finite_weights():
+    X, y = _blobs()
+    clf = _small(learning_rate_init=1e4, max_iter=50)
+    with pytest.raises(FloatingPointError, match=r"epoch \d+.*smaller learning_rate_init"):
+        clf.fit(X * 100, y)
+    assert clf.n_iter_ < 50
+    assert all(np.isfinite(c.data).all() for c in clf.coefs_)
+    assert all(np.isfinite(b).all() for b in clf.intercepts_)
