@@ -202,6 +202,7 @@ def _write_atomically(path, text):
     try:
         with os.fdopen(handle, "w", newline="") as stream:
             stream.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide results from other users
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

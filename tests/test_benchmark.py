@@ -1,0 +1,199 @@
+"""The study harness and its report: resumable, safe to share, honest about failures."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from sklearn_set import benchmark, report
+from sklearn_set.datasets import load_dataset, search_paths
+
+SMALL = ("colon", "GLIOMA")
+pytestmark = pytest.mark.skipif(
+    not all(any((p / f"{d}.mat").is_file() for p in search_paths()) for d in SMALL),
+    reason="the colon and GLIOMA datasets are not found",
+)
+
+
+def _cli(*args, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "sklearn_set.benchmark", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+    )
+
+
+def _snapshot(out):
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "runs").glob("*.json")}
+
+
+def _read_results(out):
+    with open(out / "results.csv", newline="") as stream:
+        reader = csv.DictReader(stream)
+        return reader.fieldnames, list(reader)
+
+
+def test_results_have_exactly_the_columns_and_one_row_per_run(tmp_path):
+    benchmark.run_study(["colon"], list(benchmark.METHODS), [0, 1], tmp_path,
+                        profile="smoke", log=lambda m: None)
+    columns, rows = _read_results(tmp_path)
+    assert tuple(columns) == benchmark.COLUMNS
+    assert [(r["method"], r["seed"]) for r in rows] == [
+        (m, str(s)) for m in benchmark.METHODS for s in (0, 1)
+    ]
+    for row in rows:
+        assert float(row["gap_acc"]) == pytest.approx(float(row["train_acc"]) - float(row["test_acc"]))
+        assert float(row["gap_loss"]) == pytest.approx(float(row["train_loss"]) - float(row["test_loss"]))
+    by_method = {r["method"]: r for r in rows if r["seed"] == "0"}
+    # dense baselines hold every weight; sparse ones far fewer; pruning removes neurons
+    n_features = load_dataset("colon")[0].shape[1]
+    sizes = [n_features, 16, 16, 2]
+    dense = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert int(by_method["fc"]["params_start"]) == dense
+    # scikit-learn gives a binary problem one logistic output unit
+    assert int(by_method["mlp"]["params_start"]) == dense - 16 - 1
+    assert int(by_method["static"]["params_start"]) < int(by_method["fc"]["params_start"]) / 2
+    assert int(by_method["set-ip"]["hidden_neurons_end"]) < int(by_method["set-ip"]["hidden_neurons_start"])
+    assert int(by_method["set-ip"]["params_end"]) < int(by_method["set-ip"]["params_start"])
+    assert by_method["set"]["params_end"] == by_method["set"]["params_start"]
+
+
+def test_a_finished_study_is_not_redone(tmp_path):
+    args = (["colon"], ["static", "set"], [0, 1], tmp_path)
+    benchmark.run_study(*args, profile="smoke", log=lambda m: None)
+    before = _snapshot(tmp_path)
+    assert benchmark.run_study(*args, profile="smoke", log=lambda m: None) == 0
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_killed_study_resumes_without_redoing_finished_runs(tmp_path):
+    args = ["--datasets", ",".join(SMALL), "--methods", "all", "--seeds", "5",
+            "--profile", "smoke", "--out", str(tmp_path)]
+    process = _cli(*args, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list((tmp_path / "runs").glob("*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = _snapshot(tmp_path)
+    assert 3 <= len(finished) < 50, "the study was not interrupted midway"
+
+    process = _cli(*args)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert stdout.startswith(f"{50 - len(finished)} runs to do, {len(finished)} already")
+    after = _snapshot(tmp_path)
+    assert len(after) == 50
+    assert {name: after[name] for name in finished} == finished  # untouched
+    assert len(_read_results(tmp_path)[1]) == 50
+
+
+def test_two_studies_sharing_a_directory_do_not_corrupt_results(tmp_path):
+    common = ["--methods", "static,set,set-ip", "--seeds", "4", "--profile", "smoke",
+              "--out", str(tmp_path)]
+    first = _cli("--datasets", "colon", *common)
+    second = _cli("--datasets", "GLIOMA", *common)
+    for process in (first, second):
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    columns, rows = _read_results(tmp_path)
+    assert tuple(columns) == benchmark.COLUMNS
+    assert sorted((r["dataset"], r["method"], r["seed"]) for r in rows) == sorted(
+        (d, m, str(s)) for d in SMALL for m in ("static", "set", "set-ip") for s in range(4)
+    )
+    for path in (tmp_path / "runs").glob("*.json"):
+        json.loads(path.read_text())  # every run file is whole
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--datasets", "nope"], 2, "unknown dataset nope"),
+        (["--methods", "set,rigl9"], 2, "unknown method rigl9"),
+        (["--seeds", "0"], 2, "expected a positive integer, got '0'"),
+        (["--n-jobs", "0"], 2, "got '0'"),
+        (["--profile", "huge"], 2, "invalid choice: 'huge'"),
+        (["--datasets", "colon", "--data-home", "{corrupt}", "--profile", "smoke"], 1,
+         "Checksum mismatch"),
+    ],
+)
+def test_command_line_errors_are_one_readable_line(tmp_path, args, code, message):
+    (tmp_path / "colon.mat").write_bytes(b"MATLAB 5.0 truncated")
+    args = [a.replace("{corrupt}", str(tmp_path)) for a in args]
+    process = _cli("--out", str(tmp_path / "study"), "--seeds", "1", *args)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == code
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "error:" in stderr and message in stderr
+    assert "Traceback" not in stderr
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    (tmp_path / "colon.mat").write_bytes(b"MATLAB 5.0 truncated")
+    process = _cli("--out", str(tmp_path / "study"), "--datasets", "colon", "--seeds", "1",
+                   "--profile", "smoke", "--data-home", str(tmp_path), "--debug")
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "Traceback" in stderr
+
+
+def test_a_directory_of_another_profile_is_refused(tmp_path):
+    benchmark.run_study(["colon"], ["static"], [0], tmp_path, profile="smoke", log=lambda m: None)
+    with pytest.raises(ValueError, match="profile 'smoke'"):
+        benchmark.run_study(["colon"], ["static"], [0], tmp_path, profile="quick", log=lambda m: None)
+
+
+# -- report ------------------------------------------------------------------------
+def _record(dataset, method, seed, test_acc, train_acc=1.0, status="finished"):
+    row = dict.fromkeys(benchmark.COLUMNS, 1.0)
+    row.update(dataset=dataset, method=method, seed=seed, test_acc=test_acc,
+               train_acc=train_acc, gap_acc=train_acc - test_acc,
+               hidden_neurons_start=100, hidden_neurons_end=50 if method == "set-ip" else 100)
+    if status != "finished":
+        row.update(test_acc=np.nan, train_acc=np.nan, gap_acc=np.nan)
+    return {"row": row, "status": status, "curves": {}}
+
+
+def test_compare_counts_wins_and_leaves_out_diverged_datasets():
+    records = []
+    for seed in range(3):
+        records += [
+            _record("a", "set-ip", seed, 0.9 + 0.01 * seed), _record("a", "mlp", seed, 0.8 + 0.01 * seed),
+            _record("b", "set-ip", seed, 0.7), _record("b", "mlp", seed, 0.7),
+            _record("c", "set-ip", seed, 0.5 + 0.1 * (seed == 0)), _record("c", "mlp", seed, 0.55),
+            _record("d", "set-ip", seed, 0.9),
+            _record("d", "mlp", seed, 0.5, status="diverged" if seed == 1 else "finished"),
+        ]
+    groups = report._group(records)
+    outcome = report.compare(groups, "set-ip", "mlp", "test_acc")
+    assert (outcome["wins"], outcome["ties"], outcome["losses"]) == (1, 1, 1)
+    assert (outcome["clear_wins"], outcome["clear_losses"]) == (1, 0)  # c's loss is noise
+    assert outcome["left_out"] == ["d"]
+    gap = report.compare(groups, "set-ip", "mlp", "gap_acc", higher_is_better=False)
+    assert gap["wins"] == 1  # smaller gap on a
+
+
+def test_report_marks_the_best_and_counts_divergence(tmp_path):
+    records = [_record("a", m, s, acc) for s in range(2)
+               for m, acc in (("mlp", 0.8), ("fc", 0.7), ("set-ip", 0.85))]
+    records.append(_record("a", "fc", 2, np.nan, status="diverged"))
+    text = report.render_markdown(records, study=None)
+    assert "| a | 0.800 ± 0.000 | 0.700 ± 0.000 (1/3 diverged) | **0.850 ± 0.000** |" in text
+    assert "removed 50.0%" in text
+
+
+def test_report_command_writes_markdown_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    benchmark.run_study(["colon"], ["mlp", "set", "set-ip"], [0, 1], tmp_path,
+                        profile="smoke", log=lambda m: None)
+    assert report.main([str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "python -m sklearn_set.benchmark" in text or "profile `smoke`" in text.lower()
+    for name in ("learning_curves.png", "neurons_alive.png", "gap.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+        assert f"]({name})" in text
