@@ -29,6 +29,7 @@ from ._evolution import (
     neuron_importance,
     prune_neurons,
 )
+from ._export import to_mlpclassifier
 from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP
 
 __all__ = ["SETMLPClassifier"]
@@ -131,8 +132,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         Seeds topology, weights, batches, dropout and evolution. Fits are
         deterministic for a fixed seed, whatever the number of threads.
     verbose : int, default=0
-        ``1`` prints one line per epoch and, once per process, how long the Numba
-        kernels took to compile or load from cache.
+        ``1`` prints one line per epoch (loss, accuracy, connections, hidden neurons
+        alive) and, once per process, how long the Numba kernels took to compile or
+        load from cache. ``2`` adds the seconds spent in the forward pass, in the
+        backward pass with the update, and in evolution.
     warm_start : bool, default=False
         Continue from the previous fit's network instead of starting anew.
 
@@ -168,7 +171,14 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         ``val_accuracy`` (with ``early_stopping``), ``nnz_start`` and ``nnz``
         (connections before and after the epoch's evolution and pruning), ``hidden_neurons`` (width of each hidden layer after it),
         ``rewired`` (connections moved by evolution), ``pruned_neurons``,
-        ``seconds_train`` and ``seconds_evolve`` (evolution and pruning).
+        ``seconds_train`` (the epoch's SGD, of which ``seconds_forward`` in forward
+        passes and ``seconds_backward`` in backward passes and updates) and
+        ``seconds_evolve`` (evolution and pruning).
+    feature_importances_ : ndarray of shape (n_features_in_,)
+        Summed magnitude of each input feature's surviving connections into the
+        first hidden layer, normalised to sum to 1. Lets
+        :class:`~sklearn.feature_selection.SelectFromModel` select features by the
+        connectivity that training kept.
 
     See Also
     --------
@@ -294,6 +304,17 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         return [layer.bias for layer in self.network_.layers]
 
     @property
+    def feature_importances_(self):
+        check_is_fitted(self)
+        first = self.network_.layers[0]
+        importance = np.bincount(
+            first.topology.rows(), np.abs(first.weights).astype(np.float64),
+            minlength=first.topology.n_in,
+        )
+        total = importance.sum()
+        return importance / total if total > 0 else importance
+
+    @property
     def hidden_layer_sizes_(self):
         check_is_fitted(self)
         return self.network_.hidden_layer_sizes
@@ -355,7 +376,6 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self : SETMLPClassifier
         """
         X, y = validate_data(self, X, y, dtype=_DTYPE, reset=not self._continues())
-        hidden = self._hidden_sizes()
         y = self._encode_targets(y)
         random_state = check_random_state(self.random_state)
         rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
@@ -367,25 +387,82 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 X, y, test_size=self.validation_fraction,
                 random_state=random_state.randint(np.iinfo(np.int32).max), stratify=y,
             )
-
         if not self._continues():
-            layer_sizes = [X.shape[1], *hidden, self.classes_.shape[0]]
-            self._warn_dense_layers(layer_sizes)
-            self.network_ = SparseMLP.erdos_renyi(
-                layer_sizes, self.epsilon, rng,
-                activation=self.activation, dropout=self.dropout,
-                weight_init=self.weight_init, dtype=_DTYPE,
-            )
-            self.n_iter_ = 0
-            self.loss_curve_ = []
-            self.history_ = []
-        self.network_.dropout = self.dropout
-        self.n_layers_ = len(self.network_.layers) + 1
-        self.n_outputs_ = self.classes_.shape[0]
+            self._initialize(X.shape[1], rng)
+        self._rng = rng
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
         self._run_epochs(X, y, X_val, y_val, rng)
         return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``(X, y)``, followed by the epoch's evolution and pruning.
+
+        As in :class:`~sklearn.neural_network.MLPClassifier`, the first call needs
+        ``classes``, every class that will ever appear. ``early_stopping`` is ignored,
+        and the pruning schedule counts epochs against ``max_iter``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            Required on the first call, ignored afterwards.
+
+        Returns
+        -------
+        self : SETMLPClassifier
+        """
+        first_call = not hasattr(self, "network_")
+        X, y = validate_data(self, X, y, dtype=_DTYPE, reset=first_call)
+        if first_call:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            check_classification_targets(classes)
+            self.classes_ = np.unique(classes)
+            if self.classes_.shape[0] < 2:
+                raise ValueError(
+                    f"classes must hold at least 2 classes, got {self.classes_.tolist()}."
+                )
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={classes!r} is not the same as on the first call to partial_fit, "
+                f"{self.classes_!r}."
+            )
+        check_classification_targets(y)
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y holds labels {unseen.tolist()} that are not in classes {self.classes_.tolist()}."
+            )
+        y = np.searchsorted(self.classes_, y)
+        if first_call:
+            random_state = check_random_state(self.random_state)
+            self._rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+            self._report_kernel_start_up()
+            self._initialize(X.shape[1], self._rng)
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        record = self._train_epoch(X, y, self._rng)
+        self._evolve(record, self._rng)
+        self._finish_epoch(record)
+        return self
+
+    def _initialize(self, n_features, rng):
+        """A fresh Erdős–Rényi network and empty training records."""
+        layer_sizes = [n_features, *self._hidden_sizes(), self.classes_.shape[0]]
+        self._warn_dense_layers(layer_sizes)
+        self.network_ = SparseMLP.erdos_renyi(
+            layer_sizes, self.epsilon, rng,
+            activation=self.activation, dropout=self.dropout,
+            weight_init=self.weight_init, dtype=_DTYPE,
+        )
+        self.n_layers_ = len(layer_sizes)
+        self.n_outputs_ = self.classes_.shape[0]
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.history_ = []
 
     def _warn_dense_layers(self, layer_sizes):
         """Say which layers ``epsilon`` asks to be denser than fully connected.
@@ -408,46 +485,77 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
             )
 
-    def _run_epochs(self, X, y, X_val, y_val, rng):
+    def _train_epoch(self, X, y, rng):
+        """One pass of mini-batch SGD; returns the epoch's record for ``history_``."""
         network = self.network_
+        network.dropout = self.dropout
         n_samples = X.shape[0]
         batch_size = self._batch_size(n_samples)
+        timer = {"forward": 0.0, "backward": 0.0}
+        start = time.perf_counter()
+        order = rng.permutation(n_samples)
+        total_loss = 0.0
+        n_correct = 0
+        for first in range(0, n_samples, batch_size):
+            batch = order[first:first + batch_size]
+            try:
+                loss, correct = network.train_batch(
+                    np.ascontiguousarray(X[batch].T), y[batch],
+                    learning_rate=self.learning_rate_init, momentum=self.momentum,
+                    alpha=self.alpha, rng=rng, timer=timer,
+                )
+            except FloatingPointError as error:
+                raise FloatingPointError(
+                    f"{error} Training diverged at epoch {self.n_iter_ + 1}; try a "
+                    f"smaller learning_rate_init (now {self.learning_rate_init}). The "
+                    "model keeps its last finite weights, from before that batch."
+                ) from None
+            total_loss += loss * batch.shape[0]
+            n_correct += correct
+        self.n_iter_ += 1
+        return {
+            "epoch": self.n_iter_,
+            "train_loss": total_loss / n_samples,
+            "train_accuracy": n_correct / n_samples,
+            "nnz_start": network.nnz,
+            "seconds_train": time.perf_counter() - start,
+            "seconds_forward": timer["forward"],
+            "seconds_backward": timer["backward"],
+        }
+
+    def _evolve(self, record, rng, skip=False):
+        """The epoch's pruning (when due) and SET step; completes ``record``."""
+        network = self.network_
+        start = time.perf_counter()
+        rewired = pruned = 0
+        if not skip:
+            regrow = self.weight_init if self.regrow_init == "init" else "zero"
+            if self._prune_due(record["epoch"]):
+                pruned = self._prune(network, rng, regrow)
+            if self.zeta > 0:
+                rewired = evolve_network(network, self.zeta, rng, regrow)
+        record.update(
+            nnz=network.nnz,
+            hidden_neurons=list(network.hidden_layer_sizes),
+            rewired=rewired,
+            pruned_neurons=pruned,
+            seconds_evolve=time.perf_counter() - start,
+        )
+
+    def _finish_epoch(self, record):
+        self.loss_curve_.append(record["train_loss"])
+        self.history_.append(record)
+        if self.verbose:
+            self._print_epoch(record, timings=self.verbose >= 2)
+
+    def _run_epochs(self, X, y, X_val, y_val, rng):
         best_loss, best_score, best_network = np.inf, -np.inf, None
         no_improvement = 0
         stopped = False
         for epoch in range(self.max_iter):
-            nnz_start = network.nnz
-            start = time.perf_counter()
-            order = rng.permutation(n_samples)
-            total_loss = 0.0
-            n_correct = 0
-            for first in range(0, n_samples, batch_size):
-                batch = order[first:first + batch_size]
-                try:
-                    loss, correct = network.train_batch(
-                        np.ascontiguousarray(X[batch].T), y[batch],
-                        learning_rate=self.learning_rate_init, momentum=self.momentum,
-                        alpha=self.alpha, rng=rng,
-                    )
-                except FloatingPointError as error:
-                    raise FloatingPointError(
-                        f"{error} Training diverged at epoch {self.n_iter_ + 1}; try a "
-                        f"smaller learning_rate_init (now {self.learning_rate_init}). The "
-                        "model keeps its last finite weights, from before that batch."
-                    ) from None
-                total_loss += loss * batch.shape[0]
-                n_correct += correct
-            epoch_loss = total_loss / n_samples
-            self.n_iter_ += 1
-            self.loss_curve_.append(epoch_loss)
-            record = {
-                "epoch": self.n_iter_,
-                "train_loss": epoch_loss,
-                "train_accuracy": n_correct / n_samples,
-            }
-
+            record = self._train_epoch(X, y, rng)
             if self.early_stopping:
-                proba = network.predict_proba(X_val)
+                proba = self.network_.predict_proba(X_val)
                 score = float(np.mean(proba.argmax(axis=1) == y_val))
                 picked = proba[np.arange(y_val.shape[0]), y_val]
                 record["val_loss"] = float(-np.log(np.maximum(picked, 1e-12)).mean())
@@ -455,34 +563,16 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 self.validation_scores_.append(score)
                 no_improvement = 0 if score >= best_score + self.tol else no_improvement + 1
                 if score > best_score:
-                    best_score, best_network = score, network.copy()
+                    best_score, best_network = score, self.network_.copy()
                     self.best_validation_score_ = score
             else:
-                no_improvement = 0 if epoch_loss <= best_loss - self.tol else no_improvement + 1
-                best_loss = min(best_loss, epoch_loss)
+                loss = record["train_loss"]
+                no_improvement = 0 if loss <= best_loss - self.tol else no_improvement + 1
+                best_loss = min(best_loss, loss)
             stopped = no_improvement > self.n_iter_no_change
-            seconds_train = time.perf_counter() - start
-
-            start = time.perf_counter()
-            rewired = pruned = 0
-            if not stopped and epoch < self.max_iter - 1:
-                regrow = self.weight_init if self.regrow_init == "init" else "zero"
-                if self._prune_due(epoch + 1):
-                    pruned = self._prune(network, rng, regrow)
-                if self.zeta > 0:
-                    rewired = evolve_network(network, self.zeta, rng, regrow)
-            record.update(
-                nnz_start=nnz_start,
-                nnz=network.nnz,
-                hidden_neurons=list(network.hidden_layer_sizes),
-                rewired=rewired,
-                pruned_neurons=pruned,
-                seconds_train=seconds_train,
-                seconds_evolve=time.perf_counter() - start,
-            )
-            self.history_.append(record)
-            if self.verbose:
-                self._print_epoch(record)
+            # as in the original SET, the topology of the final network is not evolved
+            self._evolve(record, rng, skip=stopped or epoch == self.max_iter - 1)
+            self._finish_epoch(record)
             if stopped:
                 break
 
@@ -522,18 +612,35 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         _kernels_ready = True
 
     @staticmethod
-    def _print_epoch(record):
+    def _print_epoch(record, timings=False):
         line = (
             f"Iteration {record['epoch']}, loss = {record['train_loss']:.8f}, "
             f"train accuracy = {record['train_accuracy']:.4f}"
         )
         if "val_accuracy" in record:
             line += f", validation accuracy = {record['val_accuracy']:.4f}"
-        line += (
-            f", nnz = {record['nnz']}, hidden neurons = {sum(record['hidden_neurons'])}"
-            f", {record['seconds_train']:.2f} s + {record['seconds_evolve']:.2f} s evolution"
-        )
+        line += f", nnz = {record['nnz']}, hidden neurons = {sum(record['hidden_neurons'])}"
+        if timings:
+            line += (
+                f", forward {record['seconds_forward']:.3f} s, backward and update "
+                f"{record['seconds_backward']:.3f} s, evolution {record['seconds_evolve']:.3f} s"
+            )
         print(line)
+
+    def to_mlpclassifier(self):
+        """A fitted dense :class:`~sklearn.neural_network.MLPClassifier` with the same function.
+
+        For tools that only understand the dense model (ONNX exporters, for
+        instance). Missing connections become zeros, so the result holds
+        ``n_in * n_out`` weights per layer. ``predict_proba`` agrees to float32
+        precision. Models with ``activation="allrelu"`` cannot be converted.
+
+        Returns
+        -------
+        mlp : MLPClassifier
+        """
+        check_is_fitted(self)
+        return to_mlpclassifier(self)
 
     # -- prediction --------------------------------------------------------------
     def predict_proba(self, X):

@@ -6,6 +6,8 @@ The network knows nothing of epochs or evolution: the fit loop drives it one bat
 time, and the evolve-and-prune rules replace a layer's topology between batches.
 """
 
+import time
+
 import numpy as np
 
 from ._kernels import sddmm, sddmm_momentum_update, spmm, spmm_transposed
@@ -59,6 +61,20 @@ class SparseLayer:
         self.bias = bias
         self.velocity = np.zeros_like(weights) if velocity is None else velocity
         self.bias_velocity = np.zeros_like(bias) if bias_velocity is None else bias_velocity
+
+    def __getstate__(self):
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state):
+        topology = state["topology"]
+        for name, size in (("weights", topology.nnz), ("velocity", topology.nnz),
+                           ("bias", topology.n_out), ("bias_velocity", topology.n_out)):
+            value = state[name]
+            if not (isinstance(value, np.ndarray) and value.shape == (size,)
+                    and value.dtype.kind == "f"):
+                raise ValueError(f"SparseLayer {name} must be a float array of length {size}.")
+        for name in self.__slots__:
+            setattr(self, name, state[name])
 
     @property
     def fan_in(self):
@@ -279,11 +295,14 @@ class SparseMLP:
     def squared_norm(self):
         return sum(float(np.dot(layer.weights, layer.weights)) for layer in self.layers)
 
-    def train_batch(self, x, y, *, learning_rate, momentum, alpha, rng):
+    def train_batch(self, x, y, *, learning_rate, momentum, alpha, rng, timer=None):
         """One SGD step on a batch; returns ``(loss, n_correct)``.
 
         ``x`` has shape (n_features, batch) and ``y`` holds class indices. The loss is
         scikit-learn's: mean cross-entropy plus ``0.5 * alpha * ||W||^2 / batch``.
+
+        ``timer``, a dict with keys ``"forward"`` and ``"backward"``, accumulates the
+        seconds spent in each pass (the backward pass includes the update).
 
         Raises
         ------
@@ -291,7 +310,9 @@ class SparseMLP:
             When the loss is not finite; the network is left as it was before the call.
         """
         batch = x.shape[1]
+        start = time.perf_counter()
         cache = self.forward(x, keep_gradient=True, rng=rng)
+        forward_done = time.perf_counter()
         n_correct = int(np.count_nonzero(cache.proba.argmax(axis=0) == y))
         loss, delta = self._output_delta(cache.proba, y)
         loss += 0.5 * alpha * self.squared_norm() / batch
@@ -301,6 +322,9 @@ class SparseMLP:
         decay = alpha / batch
         for layer, layer_input, layer_delta in self._backward(cache, delta):
             layer.sgd_step(layer_input, layer_delta, learning_rate, momentum, decay)
+        if timer is not None:
+            timer["forward"] += forward_done - start
+            timer["backward"] += time.perf_counter() - forward_done
         return loss, n_correct
 
     def loss_and_gradients(self, x, y):

@@ -65,6 +65,29 @@ def _merge_sorted(kept_keys, kept_positions, added_keys, out_keys, out_source):
             b += 1
 
 
+def _check_csr(n_in, n_out, indptr, indices):
+    """Raise ValueError unless the arrays are a valid canonical CSR of shape (n_in, n_out).
+
+    Canonical means: int64 ``indptr`` from 0 to nnz, non-decreasing; int32 column
+    indices in range and strictly increasing within each row.
+    """
+    if not (isinstance(n_in, (int, np.integer)) and isinstance(n_out, (int, np.integer))
+            and n_in > 0 and n_out > 0):
+        raise ValueError(f"Topology shape must be positive integers, got ({n_in!r}, {n_out!r}).")
+    if not (isinstance(indptr, np.ndarray) and indptr.dtype == INDPTR_DTYPE
+            and indptr.shape == (n_in + 1,)):
+        raise ValueError(f"Topology indptr must be {INDPTR_DTYPE.__name__} of length {n_in + 1}.")
+    if not (isinstance(indices, np.ndarray) and indices.dtype == INDEX_DTYPE and indices.ndim == 1):
+        raise ValueError(f"Topology indices must be a 1-d {INDEX_DTYPE.__name__} array.")
+    if indptr[0] != 0 or indptr[-1] != indices.shape[0] or np.any(np.diff(indptr) < 0):
+        raise ValueError("Topology indptr must rise from 0 to the number of connections.")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_out):
+        raise ValueError(f"Topology indices must lie in [0, {n_out}).")
+    rows = np.repeat(np.arange(n_in, dtype=INDPTR_DTYPE), np.diff(indptr))
+    if np.any(np.diff(rows * n_out + indices) <= 0):
+        raise ValueError("Topology indices must be strictly increasing within each row.")
+
+
 class Topology:
     """The connections of a layer with ``n_in`` inputs and ``n_out`` outputs.
 
@@ -173,11 +196,15 @@ class Topology:
         return Topology.from_keys(keys.astype(np.int64, copy=False), n_in, n_out), source
 
     def __getstate__(self):
-        # The transposed view is derived: persist only the canonical CSR.
-        return (self.n_in, self.n_out, self.indptr, self.indices)
+        # The transposed view is derived: persist only the canonical CSR. A dict, so
+        # that skops can store it too.
+        return {"n_in": self.n_in, "n_out": self.n_out, "indptr": self.indptr,
+                "indices": self.indices}
 
     def __setstate__(self, state):
-        self.__init__(*state)
+        # A file may be corrupt or hostile: check it before any kernel reads it.
+        _check_csr(state["n_in"], state["n_out"], state["indptr"], state["indices"])
+        self.__init__(**state)
 
     def __repr__(self):
         return f"Topology(n_in={self.n_in}, n_out={self.n_out}, nnz={self.nnz})"
