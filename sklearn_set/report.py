@@ -1,8 +1,8 @@
 """Turn a study directory written by :mod:`sklearn_set.benchmark` into a report.
 
-    python -m sklearn_set.report DIR
+    python -m sklearn_set.report DIR [--out OUT] [--name report.md]
 
-writes ``DIR/report.md`` (it also rebuilds ``DIR/results.csv`` from the run files)
+writes ``DIR/report.md`` (or ``OUT/NAME``) (it also rebuilds ``DIR/results.csv`` from the run files)
 and, when matplotlib is installed (``pip install 'sklearn-set[plot]'``), three plots
 next to it: ``learning_curves.png``, ``neurons_alive.png`` and ``gap.png``.
 
@@ -104,20 +104,23 @@ def compare(groups, method, baseline, column, higher_is_better=True):
     return outcome
 
 
-def _cell(runs, column, fmt, bold=False):
+def _cell(runs, column, fmt, bold=False, count_diverged=True):
     mean, sd, n, total = summarize(runs, column)
     if n == 0:
-        return f"— ({total}/{total} diverged)" if total else ""
+        return (f"— ({total}/{total} diverged)" if count_diverged else "—") if total else ""
     text = f"{fmt.format(mean)} ± {fmt.format(sd)}"
     if bold:
         text = f"**{text}**"
-    if n < total:
+    if n < total and count_diverged:
         text += f" ({total - n}/{total} diverged)"
     return text
 
 
 def _best_method(methods):
-    means = {m: summarize(runs, "test_acc")[0] for m, runs in methods.items()}
+    """The method with the best mean test accuracy among those that finished every run
+    (a mean over the survivors of a diverging method would flatter it)."""
+    means = {m: summarize(runs, "test_acc")[0] for m, runs in methods.items()
+             if len(_finished(runs)) == len(runs)}
     means = {m: v for m, v in means.items() if np.isfinite(v)}
     return max(means, key=means.get) if means else None
 
@@ -143,7 +146,8 @@ def render_markdown(records, study, plots=()):
     lines += [
         f"{len(records)} runs over {len(groups)} datasets and {len(methods)} methods; "
         f"{n_diverged} diverged (training loss not finite) and are shown as such.",
-        "Cells are mean ± sd over seeds. The best mean test accuracy of each dataset is in bold.",
+        "Cells are mean ± sd over seeds. The best mean test accuracy of each dataset, among "
+        "methods that finished every run, is in bold.",
         "",
         "## Test accuracy", "",
         "| dataset | " + " | ".join(methods) + " |",
@@ -196,13 +200,16 @@ def render_markdown(records, study, plots=()):
     for dataset, by_method in groups.items():
         best = _best_method(by_method)
         lines += [f"### {dataset}", "",
-                  "| method | " + " | ".join(h for _, h, _ in _TABLE) + " |",
-                  "|---|" + "---|" * len(_TABLE)]
+                  "| method | finished | " + " | ".join(h for _, h, _ in _TABLE) + " |",
+                  "|---|---|" + "---|" * len(_TABLE)]
         for m in methods:
             if m not in by_method:
                 continue
-            cells = [_cell(by_method[m], col, fmt, bold=(col == "test_acc" and m == best))
-                     for col, _, fmt in _TABLE]
+            runs = by_method[m]
+            cells = [f"{len(_finished(runs))}/{len(runs)}"] + [
+                _cell(runs, col, fmt, bold=(col == "test_acc" and m == best), count_diverged=False)
+                for col, _, fmt in _TABLE
+            ]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
@@ -252,7 +259,7 @@ def write_plots(records, out):
     fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=8)
     fig.suptitle("training loss per epoch (mean over seeds; log scale)", fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    fig.savefig(out / "learning_curves.png", dpi=60)
+    fig.savefig(out / "learning_curves.png", dpi=50)
     plt.close(fig)
     written.append(("Learning curves", "learning_curves.png"))
 
@@ -293,8 +300,12 @@ def write_plots(records, out):
     return tuple(written)
 
 
-def write_report(study_dir, out=None):
-    """Write results.csv, the plots and report.md for ``study_dir``; returns the report path."""
+def write_report(study_dir, out=None, name="report.md"):
+    """Write results.csv, the plots and the report for ``study_dir``; returns the report path.
+
+    The report and the plots go to ``out`` (default: ``study_dir``), the report under
+    ``name``.
+    """
     study_dir = Path(study_dir)
     if not (study_dir / "runs").is_dir():
         raise FileNotFoundError(f"{study_dir} holds no runs/ directory; is it a study's --out?")
@@ -305,7 +316,7 @@ def write_report(study_dir, out=None):
     study_file = study_dir / "study.json"
     study = json.loads(study_file.read_text()) if study_file.exists() else None
     plots = write_plots(records, out)
-    report = out / "report.md"
+    report = out / name
     report.write_text(render_markdown(records, study, plots))
     return report
 
@@ -315,10 +326,11 @@ def main(argv=None):
                                      description=__doc__.splitlines()[0])
     parser.add_argument("study_dir", help="the --out directory of a study")
     parser.add_argument("--out", default=None, help="where to write (default: study_dir)")
+    parser.add_argument("--name", default="report.md", help="file name of the report")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     try:
-        print(write_report(args.study_dir, args.out))
+        print(write_report(args.study_dir, args.out, args.name))
     except Exception as exc:
         if args.debug:
             raise
