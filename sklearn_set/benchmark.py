@@ -292,9 +292,14 @@ def run_study(datasets, methods, seeds, out, profile="quick", n_jobs=1, backend=
         f"{n_jobs} job(s) of {threads} thread(s)")
     started = time.perf_counter()
     with parallel_config(backend=backend, n_jobs=n_jobs):
-        results = Parallel(return_as="generator_unordered")(
-            delayed(_run_and_save)(d, m, s, profile, out, threads, data_home) for d, m, s in todo
-        )
+        # Results in completion order where the backend can; Ray's returns them all at
+        # the end. Either way each worker saves its own run the moment it finishes.
+        tasks = [delayed(_run_and_save)(d, m, s, profile, out, threads, data_home)
+                 for d, m, s in todo]
+        try:
+            results = Parallel(return_as="generator_unordered")(tasks)
+        except ValueError:
+            results = Parallel(return_as="list")(tasks)
         for done, row in enumerate(results, 1):
             write_results(out)
             log(f"[{done}/{len(todo)} {time.perf_counter() - started:5.0f} s] "

@@ -197,3 +197,19 @@ def test_report_command_writes_markdown_and_plots(tmp_path):
     for name in ("learning_curves.png", "neurons_alive.png", "gap.png"):
         assert (tmp_path / name).stat().st_size > 1000
         assert f"]({name})" in text
+
+
+def test_ray_backend_gives_the_same_runs_as_loky(tmp_path):
+    pytest.importorskip("ray")
+    common = ["--datasets", "colon", "--methods", "static,set", "--seeds", "2",
+              "--profile", "smoke", "--n-jobs", "2"]
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    env.pop("RAY_ADDRESS", None)
+    for backend in ("loky", "ray"):
+        process = _cli(*common, "--backend", backend, "--out", str(tmp_path / backend), env=env)
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    rows = {b: _read_results(tmp_path / b)[1] for b in ("loky", "ray")}
+    assert len(rows["ray"]) == 4
+    drop = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert [drop(r) for r in rows["ray"]] == [drop(r) for r in rows["loky"]]
