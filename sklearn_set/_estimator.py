@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _kernels
@@ -30,6 +30,7 @@ from ._evolution import (
     prune_neurons,
 )
 from ._export import to_mlpclassifier
+from ._memory import check_fit_memory
 from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP
 
 __all__ = ["SETMLPClassifier"]
@@ -329,9 +330,25 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             )
         return [int(s) for s in sizes]
 
-    def _encode_targets(self, y):
+    @staticmethod
+    def _check_targets(y, name="y"):
+        """check_classification_targets, after a readable refusal of mixed label types
+        (scikit-learn's own check fails on them with a bare comparison TypeError)."""
+        y = np.asarray(y)
+        if y.dtype == object and y.size:
+            is_text = np.fromiter((isinstance(v, str) for v in y.ravel()), bool, y.size)
+            if is_text.any() and not is_text.all():
+                example = (y.ravel()[np.argmax(is_text)], y.ravel()[np.argmin(is_text)])
+                raise ValueError(
+                    f"{name} mixes strings and numbers, e.g. {example[0]!r} and "
+                    f"{example[1]!r}; use labels of one type."
+                )
         check_classification_targets(y)
-        classes, y_index = np.unique(y, return_inverse=True)
+
+    def _encode_targets(self, y):
+        self._check_targets(y)
+        classes = unique_labels(y)  # refuses a mix of strings and numbers by name
+        y_index = np.searchsorted(classes, y)
         if classes.shape[0] < 2:
             raise ValueError(
                 "SETMLPClassifier needs samples of at least 2 classes in the data, "
@@ -350,10 +367,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     def _continues(self):
         return self.warm_start and hasattr(self, "network_")
 
-    def _batch_size(self, n_samples):
+    def _batch_size(self, n_samples, warn=True):
         if self.batch_size == "auto":
             return min(32, n_samples)
-        if self.batch_size > n_samples:
+        if self.batch_size > n_samples and warn:
             warnings.warn(
                 f"Got batch_size={self.batch_size} larger than the {n_samples} training "
                 "samples; it is clipped to the sample count."
@@ -388,7 +405,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 random_state=random_state.randint(np.iinfo(np.int32).max), stratify=y,
             )
         if not self._continues():
-            self._initialize(X.shape[1], rng)
+            self._initialize(X.shape, rng)
         self._rng = rng
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
@@ -419,8 +436,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         if first_call:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-            check_classification_targets(classes)
-            self.classes_ = np.unique(classes)
+            self._check_targets(classes, "classes")
+            self.classes_ = unique_labels(classes)
             if self.classes_.shape[0] < 2:
                 raise ValueError(
                     f"classes must hold at least 2 classes, got {self.classes_.tolist()}."
@@ -430,7 +447,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 f"classes={classes!r} is not the same as on the first call to partial_fit, "
                 f"{self.classes_!r}."
             )
-        check_classification_targets(y)
+        self._check_targets(y)
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise ValueError(
@@ -441,7 +458,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             random_state = check_random_state(self.random_state)
             self._rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
             self._report_kernel_start_up()
-            self._initialize(X.shape[1], self._rng)
+            self._initialize(X.shape, self._rng)
             self.validation_scores_ = None
             self.best_validation_score_ = None
         record = self._train_epoch(X, y, self._rng)
@@ -449,10 +466,16 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self._finish_epoch(record)
         return self
 
-    def _initialize(self, n_features, rng):
-        """A fresh Erdős–Rényi network and empty training records."""
+    def _initialize(self, data_shape, rng):
+        """A fresh Erdős–Rényi network and empty training records.
+
+        Refuses, before allocating, a network that would not fit in memory.
+        """
+        n_samples, n_features = data_shape
         layer_sizes = [n_features, *self._hidden_sizes(), self.classes_.shape[0]]
         self._warn_dense_layers(layer_sizes)
+        check_fit_memory(layer_sizes, self.epsilon, self._batch_size(n_samples, warn=False),
+                         np.dtype(_DTYPE).itemsize)
         self.network_ = SparseMLP.erdos_renyi(
             layer_sizes, self.epsilon, rng,
             activation=self.activation, dropout=self.dropout,

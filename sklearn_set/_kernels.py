@@ -19,6 +19,8 @@ threads ever touch the same output and results do not depend on the thread count
 import numpy as np
 from numba import njit, prange
 
+from ._jit import cached_njit
+
 __all__ = [
     "spmm",
     "spmm_transposed",
@@ -33,7 +35,7 @@ __all__ = [
 _DOT_FLAGS = {"reassoc", "nsz", "arcp", "contract"}
 
 
-@njit(parallel=True, cache=True)
+@cached_njit(parallel=True)
 def spmm(t_indptr, t_indices, t_order, weights, bias, x, out):
     """Forward pass: ``out[j] = bias[j] + sum_i W[i, j] * x[i]``.
 
@@ -61,7 +63,7 @@ def spmm(t_indptr, t_indices, t_order, weights, bias, x, out):
                 row[b] += w * src[b]
 
 
-@njit(parallel=True, cache=True)
+@cached_njit(parallel=True)
 def spmm_transposed(indptr, indices, weights, delta, out):
     """Input gradient: ``out[i] = sum_j W[i, j] * delta[j]``.
 
@@ -104,7 +106,7 @@ def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay):
     weights[p] += v
 
 
-@njit(parallel=True, cache=True, fastmath=_DOT_FLAGS)
+@cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def sddmm(indptr, indices, x, delta, out):
     """Weight gradient at existing connections only: ``out[p] = x[i] . delta[j]``.
 
@@ -128,7 +130,7 @@ def sddmm(indptr, indices, x, delta, out):
             out[p] = _dot(xi, delta[indices[p]])
 
 
-@njit(parallel=True, cache=True)
+@cached_njit(parallel=True)
 def momentum_update(weights, velocity, grads, learning_rate, momentum, decay):
     """SGD with momentum and L2 decay, in place, for one array of parameters.
 
@@ -142,7 +144,7 @@ def momentum_update(weights, velocity, grads, learning_rate, momentum, decay):
         _momentum_step(weights, velocity, p, grads[p], learning_rate, momentum, decay)
 
 
-@njit(parallel=True, cache=True, fastmath=_DOT_FLAGS)
+@cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def sddmm_momentum_update(
     indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay
 ):

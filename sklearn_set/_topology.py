@@ -11,7 +11,7 @@ connections exactly as CSR does.
 """
 
 import numpy as np
-from numba import njit
+from ._jit import cached_njit
 
 __all__ = ["Topology", "erdos_renyi_density", "erdos_renyi", "sample_free_positions"]
 
@@ -20,7 +20,7 @@ INDPTR_DTYPE = np.int64
 _MAX_NNZ = np.iinfo(INDEX_DTYPE).max
 
 
-@njit(cache=True)
+@cached_njit()
 def _csr_from_keys(keys, n_out, indptr, indices):
     """Fill CSR arrays from sorted unique keys (one pass, no sorting)."""
     for p in range(keys.shape[0]):
@@ -31,7 +31,7 @@ def _csr_from_keys(keys, n_out, indptr, indices):
         indptr[i + 1] += indptr[i]
 
 
-@njit(cache=True)
+@cached_njit()
 def _transpose(indptr, indices, t_indptr, t_indices, t_order):
     """Counting sort of the connections by output neuron, O(nnz + n_out)."""
     for p in range(indices.shape[0]):
@@ -47,7 +47,7 @@ def _transpose(indptr, indices, t_indptr, t_indices, t_order):
             cursor[indices[p]] = q + 1
 
 
-@njit(cache=True)
+@cached_njit()
 def _merge_sorted(kept_keys, kept_positions, added_keys, out_keys, out_source):
     """Merge two disjoint sorted key arrays; ``out_source`` is -1 for added keys."""
     a = 0

@@ -311,9 +311,14 @@ def run_study(datasets, methods, seeds, out, profile="quick", n_jobs=1, backend=
 
 
 # -- command line ---------------------------------------------------------------------
+def _printable(text):
+    """``text`` with control characters escaped, so that an error stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class _OneLineParser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {_printable(message)}\n")
 
 
 def _names(value, known, what):
@@ -398,7 +403,7 @@ def main(argv=None):
             traceback.print_exc()
         else:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            print(f"{parser.prog}: error: {message}", file=sys.stderr)
+            print(f"{parser.prog}: error: {_printable(message)}", file=sys.stderr)
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     return 0
 

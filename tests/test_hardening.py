@@ -1,0 +1,252 @@
+"""Bad input, bad numbers, big requests, long runs: a clear error or a right answer."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from sklearn_set import SETMLPClassifier, benchmark
+from sklearn_set._memory import estimate_fit_bytes
+from sklearn_set.datasets import DATASETS, load_dataset, search_paths
+
+FAST = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.function_scoped_fixture])
+
+#: Words that name what was wrong in scikit-learn's and our messages.
+NAMES = ("X", "y", "Input", "input", "label", "class", "sample", "feature", "dtype", "array")
+
+
+def _tiny():
+    return SETMLPClassifier(hidden_layer_sizes=(4,), max_iter=1, epsilon=1, random_state=0)
+
+
+def _fit_or_clear_error(X, y):
+    """Fit and check the result, or check that the error names the problem."""
+    clf = _tiny()
+    try:
+        clf.fit(X, y)
+    except (ValueError, TypeError) as error:
+        message = str(error)
+        assert message and any(name in message for name in NAMES), message
+        return None
+    proba = clf.predict_proba(X)
+    assert np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(clf.predict(X)) <= set(clf.classes_)
+    return clf
+
+
+special_floats = st.sampled_from([0.0, 1.0, -2.5, np.nan, np.inf, -np.inf, 1e30])
+
+
+@FAST
+@given(
+    X=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=6),
+                 elements=special_floats),
+    n_labels=st.integers(0, 7),
+)
+@pytest.mark.filterwarnings("ignore")
+def test_any_float_array_fits_or_is_refused_clearly(X, n_labels):
+    y = np.arange(n_labels) % 2
+    clf = _fit_or_clear_error(X, y)
+    if clf is not None:  # accepted: then it was a clean 2-d array matching y
+        assert X.ndim == 2 and X.shape[0] == n_labels and np.all(np.isfinite(X))
+
+
+@FAST
+@given(
+    dtype=st.sampled_from([np.int8, np.uint16, np.int64, np.float16, np.float32, bool]),
+    n_samples=st.integers(2, 8),
+)
+@pytest.mark.filterwarnings("ignore")
+def test_numeric_dtypes_are_accepted(dtype, n_samples):
+    rng = np.random.default_rng(n_samples)
+    X = (rng.random((n_samples, 3)) * 10).astype(dtype)
+    y = np.arange(n_samples) % 2
+    assert _fit_or_clear_error(X, y) is not None
+
+
+@FAST
+@given(labels=st.lists(st.one_of(st.text(max_size=3), st.integers(-3, 3),
+                                 st.floats(allow_nan=True, allow_infinity=True)),
+                       min_size=1, max_size=8))
+@pytest.mark.filterwarnings("ignore")
+def test_any_labels_fit_or_are_refused_clearly(labels):
+    y = np.array(labels, dtype=object)
+    X = np.random.default_rng(0).random((len(labels), 3))
+    clf = _fit_or_clear_error(X, y)
+    if clf is not None:
+        assert len(clf.classes_) >= 2
+
+
+def test_string_column_is_refused_with_its_value():
+    X = np.array([[1.0, "a"], [2.0, "b"], [3.0, "c"], [4.0, "d"]], dtype=object)
+    with pytest.raises(ValueError, match="could not convert string to float: 'a'"):
+        _tiny().fit(X, [0, 1, 0, 1])
+
+
+def test_single_class_is_refused():
+    X = np.random.default_rng(0).random((6, 3))
+    with pytest.raises(ValueError, match=r"only 1 class: \[1\]"):
+        _tiny().fit(X, np.ones(6, dtype=int))
+
+
+def test_continuous_labels_are_refused():
+    X = np.random.default_rng(0).random((6, 3))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        _tiny().fit(X, np.linspace(0, 1, 6))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_classes_never_seen_in_fit_score_as_mistakes():
+    X = np.random.default_rng(0).random((20, 3))
+    clf = _tiny().fit(X, np.arange(20) % 2)
+    assert set(clf.predict(X)) <= {0, 1}
+    assert clf.score(X, np.full(20, 5)) == 0.0  # label 5 was never seen: always wrong
+
+
+@FAST
+@given(name=st.one_of(st.text(max_size=12), st.integers(), st.none()))
+def test_dataset_names_are_checked(name):
+    if isinstance(name, str) and name.lower() in {n.lower() for n in [*DATASETS, "digits"]}:
+        return
+    with pytest.raises((ValueError, TypeError), match="name|dataset"):
+        load_dataset(name, data_home="/nonexistent")
+
+
+@pytest.mark.skipif(not any((p / "colon.mat").is_file() for p in search_paths()),
+                    reason="colon.mat not found")
+def test_a_truncated_mat_file_is_refused(tmp_path):
+    original = next(p / "colon.mat" for p in search_paths() if (p / "colon.mat").is_file())
+    (tmp_path / "colon.mat").write_bytes(original.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="Checksum mismatch"):
+        load_dataset("colon", data_home=tmp_path)
+
+
+@FAST
+@given(value=st.text(max_size=10))
+def test_benchmark_arguments_fail_in_one_line(value, capsys):
+    parser = benchmark.build_parser()
+    for option in ("--datasets", "--methods", "--seeds", "--n-jobs"):
+        try:
+            parser.parse_args(["--out", "x", option, value])
+        except SystemExit as exit:
+            assert exit.code == 2
+            err = capsys.readouterr().err
+            assert len(err.strip().splitlines()) == 1 and "error:" in err
+        else:
+            capsys.readouterr()
+
+
+# -- big requests --------------------------------------------------------------------
+def test_a_network_too_large_for_memory_is_refused_before_allocating():
+    X = np.random.default_rng(0).random((10, 50))
+    with pytest.raises(MemoryError, match=r"needs about [\d.]+ GiB .* only [\d.]+ GiB"):
+        SETMLPClassifier(hidden_layer_sizes=(10**9,)).fit(X, np.arange(10) % 2)
+
+
+def test_the_memory_limit_is_the_available_memory(monkeypatch):
+    from sklearn_set import _memory
+
+    X = np.random.default_rng(0).random((10, 50))
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 100 * 2**20)
+    with pytest.raises(MemoryError, match="only 0.1 GiB"):
+        SETMLPClassifier(hidden_layer_sizes=(1000, 1000)).fit(X, np.arange(10) % 2)
+    monkeypatch.setattr(_memory, "available_bytes", lambda: None)  # unknown: no guard
+    SETMLPClassifier(hidden_layer_sizes=(20,), max_iter=1).fit(X, np.arange(10) % 2)
+
+
+def test_memory_estimate_counts_connections():
+    small = estimate_fit_bytes([1000, 1000, 2], 20, 32)
+    large = estimate_fit_bytes([1000, 100_000, 2], 20, 32)
+    # 20 * (1000 + 100000) connections at 20 bytes, plus evolution's transient
+    assert large - small > 20 * 20 * 99_000
+
+
+# -- long runs -----------------------------------------------------------------------
+LEAK_SCRIPT = textwrap.dedent(
+    """
+    import ctypes
+    import gc
+    import numpy as np
+    import psutil
+    from sklearn_set._evolution import evolve_set
+    from sklearn_set._network import SparseMLP
+
+    rng = np.random.default_rng(0)
+    layer = SparseMLP.erdos_renyi([25_000, 25_000, 2], 20.0, rng).layers[0]  # 1M connections
+    rss = []
+    for step in range(1, 51):
+        evolve_set(layer, 0.3, rng)
+        if step in (5, 50):
+            gc.collect()
+            try:  # hand freed heap pages back, so RSS counts live memory only
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+            except OSError:
+                pass
+            rss.append(psutil.Process().memory_info().rss)
+    print(layer.topology.nnz, *rss)
+    """
+)
+
+
+def test_evolution_does_not_leak():
+    pytest.importorskip("psutil")
+    result = subprocess.run([sys.executable, "-c", LEAK_SCRIPT], capture_output=True,
+                            text=True, check=True)
+    nnz, after_5, after_50 = map(int, result.stdout.split())
+    assert nnz == 1_000_000
+    assert abs(after_50 - after_5) <= 0.05 * after_5, (after_5, after_50)
+
+
+# -- Numba's cache ------------------------------------------------------------------
+FIT_SCRIPT = textwrap.dedent(
+    """
+    import warnings
+    import numpy as np
+    warnings.simplefilter("ignore", UserWarning)
+    warnings.simplefilter("always", RuntimeWarning)
+    from sklearn_set import SETMLPClassifier
+    X = np.random.default_rng(0).random((40, 5))
+    y = np.arange(40) % 2
+    clf = SETMLPClassifier((8,), max_iter=2, epsilon=2, random_state=0).fit(X, y)
+    print("score", clf.score(X, y))
+    """
+)
+
+
+def _fit_in_subprocess(**env):
+    return subprocess.run([sys.executable, "-c", FIT_SCRIPT], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=600)
+
+
+def test_unusable_numba_cache_directory_falls_back_to_compiling(tmp_path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    result = _fit_in_subprocess(NUMBA_CACHE_DIR=str(not_a_directory),
+                                NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator")
+    assert result.returncode == 0, result.stderr
+    assert "score" in result.stdout
+    assert "No writable Numba cache directory" in result.stderr
+
+
+def test_corrupt_numba_cache_falls_back_to_compiling_and_heals(tmp_path):
+    first = _fit_in_subprocess(NUMBA_CACHE_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files, "nothing was cached"
+    for path in files:
+        path.write_bytes(os.urandom(64))
+    second = _fit_in_subprocess(NUMBA_CACHE_DIR=str(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout  # same fit, recompiled
+    assert "unreadable" in second.stderr
+    third = _fit_in_subprocess(NUMBA_CACHE_DIR=str(tmp_path))
+    assert third.returncode == 0 and "unreadable" not in third.stderr, third.stderr
