@@ -36,10 +36,12 @@ def ours(topology, weights, bias, x, delta):
     velocity = np.zeros_like(weights)
     out = np.empty((topology.n_out, x.shape[1]), dtype=x.dtype)
     grad_in = np.empty_like(x)
+    t_weights = np.empty_like(weights)
     lr, mom, decay = np.float32(1e-9), np.float32(0.9), np.float32(0.0)
 
     def step():
-        spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias, x, out)
+        spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias, x, out,
+             t_weights)
         spmm_transposed(topology.indptr, topology.indices, weights, delta, grad_in)
         sddmm_momentum_update(topology.indptr, topology.indices, x, delta, weights,
                               velocity, lr, mom, decay)

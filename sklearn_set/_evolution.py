@@ -29,6 +29,30 @@ __all__ = [
 PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 
 
+def _smallest(values, count):
+    """Boolean mask of the ``count`` smallest of the non-negative ``values``.
+
+    Ties are broken by position. Selects by value (``np.partition``) rather than by
+    index (``np.argpartition``, 3x slower on millions of weights), and takes exact
+    zeros (connections regrown at zero) first: partitioning around millions of equal
+    values is ten times slower than around distinct ones.
+    """
+    chosen = values == 0
+    n_zero = int(np.count_nonzero(chosen))
+    if n_zero >= count:
+        chosen[np.flatnonzero(chosen)[count:]] = False
+        return chosen
+    rest = np.flatnonzero(~chosen)
+    candidates = values[rest]
+    missing = count - n_zero
+    threshold = np.partition(candidates, missing - 1)[missing - 1]
+    below = candidates < threshold
+    missing -= int(np.count_nonzero(below))
+    below[np.flatnonzero(candidates == threshold)[:missing]] = True
+    chosen[rest[below]] = True
+    return chosen
+
+
 def set_keep_mask(weights, zeta):
     """Which connections survive SET's removal step.
 
@@ -40,23 +64,17 @@ def set_keep_mask(weights, zeta):
     Parameters
     ----------
     weights : ndarray of shape (nnz,)
-    zeta : float in (0, 1)
+    zeta : float in [0, 1)
 
     Returns
     -------
     keep : ndarray of bool, shape (nnz,)
     """
     keep = np.ones(weights.shape[0], dtype=bool)
-    negative = np.flatnonzero(weights < 0)
-    non_negative = np.flatnonzero(weights >= 0)
-    n_neg = int(zeta * negative.shape[0])
-    n_pos = int(zeta * non_negative.shape[0])
-    # zeta < 1 keeps every split strictly inside its array, as argpartition needs.
-    if n_neg:
-        split = negative.shape[0] - n_neg
-        keep[negative[np.argpartition(weights[negative], split)[split:]]] = False
-    if n_pos:
-        keep[non_negative[np.argpartition(weights[non_negative], n_pos)[:n_pos]]] = False
+    negative = weights < 0
+    for side, magnitudes in ((negative, -weights[negative]), (~negative, weights[~negative])):
+        removed = _smallest(magnitudes, int(zeta * magnitudes.shape[0]))
+        keep[np.flatnonzero(side)[removed]] = False
     return keep
 
 

@@ -36,8 +36,13 @@ _DOT_FLAGS = {"reassoc", "nsz", "arcp", "contract"}
 
 
 @cached_njit(parallel=True)
-def spmm(t_indptr, t_indices, t_order, weights, bias, x, out):
+def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
     """Forward pass: ``out[j] = bias[j] + sum_i W[i, j] * x[i]``.
+
+    The weights are first gathered into transposed order in one pass, so that the
+    product streams through them: a gather interleaved with the products stalls on
+    each random read (at 20000 x 20000, batch 128, it made the forward pass 1.5x
+    slower).
 
     Parameters
     ----------
@@ -49,7 +54,11 @@ def spmm(t_indptr, t_indices, t_order, weights, bias, x, out):
     x : ndarray of shape (n_in, batch)
     out : ndarray of shape (n_out, batch)
         Overwritten.
+    t_weights : ndarray of shape (nnz,)
+        Scratch, overwritten with the weights in transposed order.
     """
+    for q in prange(t_order.shape[0]):
+        t_weights[q] = weights[t_order[q]]
     n_out, batch = out.shape
     for j in prange(n_out):
         row = out[j]
@@ -57,7 +66,7 @@ def spmm(t_indptr, t_indices, t_order, weights, bias, x, out):
         for b in range(batch):
             row[b] = b0
         for q in range(t_indptr[j], t_indptr[j + 1]):
-            w = weights[t_order[q]]
+            w = t_weights[q]
             src = x[t_indices[q]]
             for b in range(batch):
                 row[b] += w * src[b]
@@ -184,7 +193,8 @@ def warm_up(dtype=np.float32):
     grads = np.empty(1, dtype=dtype)
     t_indptr = np.array([0, 1], dtype=np.int64)
     t_indices = np.zeros(1, dtype=np.int32)
-    spmm(t_indptr, t_indices, order, weights, np.zeros(1, dtype=dtype), x, out_fwd)
+    spmm(t_indptr, t_indices, order, weights, np.zeros(1, dtype=dtype), x, out_fwd,
+         np.empty(1, dtype=dtype))
     spmm_transposed(indptr, indices, weights, delta, out_bwd)
     sddmm(indptr, indices, x, delta, grads)
     zero = weights.dtype.type(0.0)  # the network passes scalars in the array dtype

@@ -114,7 +114,8 @@ class SparseLayer:
     def forward(self, x):
         t = self.topology
         out = np.empty((t.n_out, x.shape[1]), dtype=x.dtype)
-        spmm(t.t_indptr, t.t_indices, t.t_order, self.weights, self.bias, x, out)
+        t_weights = np.empty_like(self.weights)  # transient: 4 bytes per connection
+        spmm(t.t_indptr, t.t_indices, t.t_order, self.weights, self.bias, x, out, t_weights)
         return out
 
     def input_gradient(self, delta):

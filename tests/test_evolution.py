@@ -72,3 +72,17 @@ def test_transpose_is_consistent_after_evolution(rng):
     cols = np.repeat(np.arange(t.n_out), np.diff(t.t_indptr))
     assert_allclose(t.indices[t.t_order], cols)
     assert_allclose(t.rows()[t.t_order], t.t_indices)
+
+
+@pytest.mark.parametrize("zeros", [0, 5, 400])
+def test_smallest_picks_exactly_count_with_ties_by_position(zeros):
+    from sklearn_set._evolution import _smallest
+
+    rng = np.random.default_rng(zeros)
+    values = np.round(rng.random(1000), 2).astype(np.float32)  # many ties
+    values[rng.choice(1000, zeros, replace=False)] = 0.0
+    for count in (0, 1, 3, 250, 999, 1000):
+        chosen = _smallest(values, count)
+        reference = np.zeros(1000, dtype=bool)
+        reference[np.argsort(values, kind="stable")[:count]] = True
+        np.testing.assert_array_equal(chosen, reference)

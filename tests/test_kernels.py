@@ -37,7 +37,8 @@ def test_spmm_matches_scipy(topology, dtype, batch, rng):
     bias = rng.standard_normal(topology.n_out).astype(dtype)
     x = rng.standard_normal((topology.n_in, batch)).astype(dtype)
     out = np.full((topology.n_out, batch), np.nan, dtype=dtype)
-    _kernels.spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias, x, out)
+    _kernels.spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias, x, out,
+                  np.empty_like(weights))
     assert_allclose(out, ref.spmm(topology, weights, bias, x), **TOL[dtype])
 
 

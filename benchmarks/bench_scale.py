@@ -1,0 +1,87 @@
+"""Scale: a million hidden neurons on a lung-shaped problem, on one small machine.
+
+Builds ``SETMLPClassifier`` with ``--layers`` hidden layers of ``--hidden`` neurons at
+epsilon 20 on random data shaped like the lung microarray dataset (3312 features, 200
+samples, 5 classes), then times one epoch of training with its SET evolution
+(``partial_fit``) and one evaluation pass (``predict`` on the 200 samples). Prints
+neurons, connections, seconds and peak resident memory per connection.
+
+    python benchmarks/bench_scale.py                       # 3 x 350 000 hidden
+    python benchmarks/bench_scale.py --hidden 3500000      # the 10M-neuron stretch goal
+"""
+
+import argparse
+import ctypes
+import resource
+import time
+
+import numpy as np
+
+from sklearn_set import SETMLPClassifier
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def peak_rss_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, default=350_000)
+    parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--features", type=int, default=3312)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--classes", type=int, default=5)
+    parser.add_argument("--epsilon", type=float, default=20.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((args.samples, args.features)).astype(np.float32)
+    y = np.arange(args.samples) % args.classes
+    clf = SETMLPClassifier((args.hidden,) * args.layers, epsilon=args.epsilon,
+                           batch_size=args.batch_size, random_state=0)
+    # compile the kernels on a toy problem first, so that no timing includes it
+    SETMLPClassifier((8,), max_iter=1, epsilon=1).partial_fit(X[:8, :4], y[:8], np.unique(y))
+    baseline = rss_bytes()
+
+    start = time.perf_counter()
+    clf.partial_fit(X[: args.batch_size], y[: args.batch_size], classes=np.unique(y))
+    first_call = time.perf_counter() - start  # builds the network, then one small epoch
+    record = clf.history_[-1]
+    build = first_call - record["seconds_train"] - record["seconds_evolve"]
+
+    start = time.perf_counter()
+    clf.partial_fit(X, y)
+    epoch = time.perf_counter() - start
+    record = clf.history_[-1]
+    start = time.perf_counter()
+    accuracy = clf.score(X, y)
+    evaluation = time.perf_counter() - start
+
+    connections = clf.network_.nnz
+    neurons = sum(clf.hidden_layer_sizes_)
+    peak = peak_rss_bytes()
+    activations = 3 * args.batch_size * (args.features + neurons + args.classes) * 4
+    print(f"hidden neurons          {neurons:,} ({args.layers} x {args.hidden:,})")
+    print(f"connections             {connections:,}")
+    print(f"build (ER init)         {build:.1f} s")
+    print(f"epoch: train            {record['seconds_train']:.1f} s "
+          f"(forward {record['seconds_forward']:.1f}, backward {record['seconds_backward']:.1f})")
+    print(f"epoch: evolution        {record['seconds_evolve']:.1f} s")
+    print(f"evaluation (predict)    {evaluation:.1f} s (training accuracy {accuracy:.3f})")
+    print(f"epoch + evaluation      {epoch + evaluation:.1f} s")
+    print(f"peak RSS                {peak / 2**30:.2f} GiB; above the start "
+          f"{(peak - baseline) / 2**30:.2f} GiB = {(peak - baseline) / connections:.1f} B/connection "
+          f"({(peak - baseline - activations) / connections:.1f} without batch activations)")
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # count live memory, not the allocator's cache
+    print(f"steady RSS after epoch  {(rss_bytes() - baseline) / connections:.1f} B/connection "
+          "above the start (after malloc_trim)")
+
+
+if __name__ == "__main__":
+    main()
