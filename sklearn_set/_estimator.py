@@ -23,6 +23,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _kernels
 from ._evolution import (
     PRUNE_CRITERIA,
+    ZETA_SCHEDULES,
+    zeta_at,
     evolve_network,
     importance_keep_mask,
     is_due,
@@ -30,6 +32,7 @@ from ._evolution import (
     prune_neurons,
 )
 from ._export import to_mlpclassifier
+from ._growth import GROWTH_RULES
 from ._memory import check_fit_memory
 from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP
 
@@ -67,7 +70,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         ``float("inf")`` asks for fully connected layers without one (the dense
         counterpart, trained by the same sparse engine).
     zeta : float in [0, 1), default=0.3
-        Fraction of each layer's connections removed and regrown after each epoch.
+        Fraction of each layer's connections removed and regrown at each evolution
+        step (after each epoch, by default).
         ``0`` keeps the initial topology for the whole fit (static sparse training).
     dropout : float in [0, 1), default=0.3
         Probability of dropping each hidden activation during training.
@@ -97,6 +101,29 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         descent gives them weight. On a validation split of isolet (3 x 1000 hidden,
         60 epochs) ``"zero"`` reached 0.905 accuracy against 0.863 for ``"init"``;
         on coil20 they tie (0.977, 0.974). See ``benchmarks/dev_split_study.py``.
+    growth : {"random", "gradient", "sampled_gradient"}, default="random"
+        Where evolution regrows connections. ``"random"`` is SET. ``"gradient"`` is
+        RigL (Evci et al., 2020): the free positions with the largest gradient
+        magnitude on one training batch, found exactly by streaming over blocks of
+        output neurons, without ever forming the dense gradient. ``"sampled_gradient"``
+        scores only ``10 * count`` random free positions (Heddes et al., 2024),
+        O(connections) in time and memory. For RigL's own schedule, also set
+        ``evolve_unit="batch"``, ``evolve_every=100``, ``zeta_schedule="cosine"`` and
+        ``evolve_stop=0.75``.
+    evolve_every : int, default=1
+        Evolve every ``evolve_every`` epochs or batches (see ``evolve_unit``).
+    evolve_unit : {"epoch", "batch"}, default="epoch"
+        The unit of ``evolve_every`` and of the schedule's clock.
+    zeta_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays the rewired fraction from ``zeta`` towards 0 at
+        ``evolve_stop``.
+    evolve_stop : float in (0, 1], default=1.0
+        Evolution stops after this fraction of ``max_iter`` (counted in
+        ``evolve_unit``).
+    track_exploration : bool, default=False
+        Record in ``history_`` the fraction of each layer's positions ever held by a
+        connection (the in-time over-parameterisation rate, Liu et al., 2021). Costs
+        memory that grows with the positions explored; pruning restarts the count.
     prune : {"importance"} or None, default=None
         ``"importance"`` removes hidden neurons during training (importance pruning):
         from epoch ``prune_start * max_iter`` on, every ``prune_every`` epochs, each
@@ -174,7 +201,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         ``rewired`` (connections moved by evolution), ``pruned_neurons``,
         ``seconds_train`` (the epoch's SGD, of which ``seconds_forward`` in forward
         passes and ``seconds_backward`` in backward passes and updates) and
-        ``seconds_evolve`` (evolution and pruning).
+        ``seconds_evolve`` (evolution and pruning), and ``explored_fraction`` per
+        layer with ``track_exploration``.
     feature_importances_ : ndarray of shape (n_features_in_,)
         Summed magnitude of each input feature's surviving connections into the
         first hidden layer, normalised to sum to 1. Lets
@@ -213,6 +241,12 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "weight_init": [StrOptions(set(WEIGHT_INITS))],
         "regrow_init": [StrOptions(set(REGROW_INITS))],
+        "growth": [StrOptions(set(GROWTH_RULES))],
+        "evolve_every": [Interval(Integral, 1, None, closed="left")],
+        "evolve_unit": [StrOptions({"epoch", "batch"})],
+        "zeta_schedule": [StrOptions(set(ZETA_SCHEDULES))],
+        "evolve_stop": [Interval(Real, 0, 1, closed="right")],
+        "track_exploration": ["boolean"],
         "prune": [StrOptions({"importance"}), None],
         "prune_criterion": [StrOptions(set(PRUNE_CRITERIA))],
         "prune_percentile": [Interval(Real, 0, 100, closed="left")],
@@ -244,6 +278,12 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         max_iter=200,
         weight_init="he_uniform",
         regrow_init="zero",
+        growth="random",
+        evolve_every=1,
+        evolve_unit="epoch",
+        zeta_schedule="constant",
+        evolve_stop=1.0,
+        track_exploration=False,
         prune=None,
         prune_criterion="incoming",
         prune_percentile=20,
@@ -271,6 +311,12 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.weight_init = weight_init
         self.regrow_init = regrow_init
+        self.growth = growth
+        self.evolve_every = evolve_every
+        self.evolve_unit = evolve_unit
+        self.zeta_schedule = zeta_schedule
+        self.evolve_stop = evolve_stop
+        self.track_exploration = track_exploration
         self.prune = prune
         self.prune_criterion = prune_criterion
         self.prune_percentile = prune_percentile
@@ -418,7 +464,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
         As in :class:`~sklearn.neural_network.MLPClassifier`, the first call needs
         ``classes``, every class that will ever appear. ``early_stopping`` is ignored,
-        and the pruning schedule counts epochs against ``max_iter``.
+        and the evolution and pruning schedules count epochs against ``max_iter``:
+        evolution stops after ``evolve_stop * max_iter`` calls.
 
         Parameters
         ----------
@@ -462,7 +509,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
         record = self._train_epoch(X, y, self._rng)
-        self._evolve(record, self._rng)
+        self._evolve(record, self._rng, X, y)
         self._finish_epoch(record)
         return self
 
@@ -486,6 +533,9 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.history_ = []
+        self._batches_done = 0
+        self._explored = None
+        self._record_exploration()
 
     def _warn_dense_layers(self, layer_sizes):
         """Say which layers ``epsilon`` asks to be denser than fully connected.
@@ -509,7 +559,11 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             )
 
     def _train_epoch(self, X, y, rng):
-        """One pass of mini-batch SGD; returns the epoch's record for ``history_``."""
+        """One pass of mini-batch SGD; returns the epoch's record for ``history_``.
+
+        With ``evolve_unit="batch"``, evolution runs between batches too.
+        """
+        self._rewired, self._seconds_evolve = 0, 0.0
         network = self.network_
         network.dropout = self.dropout
         n_samples = X.shape[0]
@@ -535,6 +589,15 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 ) from None
             total_loss += loss * batch.shape[0]
             n_correct += correct
+            if self.evolve_unit == "batch":
+                self._batches_done += 1
+                if self._batches_done % self.evolve_every == 0:
+                    start_evolve = time.perf_counter()
+                    self._rewired += self._evolution_step(
+                        rng, self._batches_done, self._batches_per_fit(n_samples),
+                        lambda: (np.ascontiguousarray(X[batch].T), y[batch]),
+                    )
+                    self._seconds_evolve += time.perf_counter() - start_evolve
         self.n_iter_ += 1
         return {
             "epoch": self.n_iter_,
@@ -546,24 +609,70 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             "seconds_backward": timer["backward"],
         }
 
-    def _evolve(self, record, rng, skip=False):
-        """The epoch's pruning (when due) and SET step; completes ``record``."""
+    def _batches_per_fit(self, n_samples):
+        """Batches in ``max_iter`` epochs: the horizon of batch-level schedules."""
+        return self.max_iter * -(-n_samples // self._batch_size(n_samples, warn=False))
+
+    def _evolution_step(self, rng, step, horizon, signal_batch):
+        """Rewire every layer by the growth rule at ``zeta_at(step)``; returns the count.
+
+        ``signal_batch`` returns ``(x, y)`` for gradient growth: a training batch,
+        features by samples.
+        """
+        zeta = zeta_at(step, self.evolve_stop * horizon, self.zeta, self.zeta_schedule)
+        if zeta <= 0:
+            return 0
+        signals = None
+        if self.growth != "random":
+            x, y = signal_batch()
+            signals = self.network_.backward_signals(x, y)
+        regrow = self.weight_init if self.regrow_init == "init" else "zero"
+        rewired = evolve_network(self.network_, zeta, rng, regrow,
+                                 GROWTH_RULES[self.growth], signals)
+        self._record_exploration()
+        return rewired
+
+    def _record_exploration(self, reset=False):
+        """Union of every position each layer has held (for ``explored_fraction``)."""
+        if not self.track_exploration:
+            return
+        keys = [layer.topology.keys() for layer in self.network_.layers]
+        if reset or not getattr(self, "_explored", None):
+            self._explored = keys
+        else:
+            self._explored = [np.union1d(e, k) for e, k in zip(self._explored, keys)]
+
+    def _evolve(self, record, rng, X, y, skip=False):
+        """The epoch's pruning (when due) and evolution; completes ``record``."""
         network = self.network_
         start = time.perf_counter()
-        rewired = pruned = 0
+        pruned = 0
         if not skip:
             regrow = self.weight_init if self.regrow_init == "init" else "zero"
             if self._prune_due(record["epoch"]):
                 pruned = self._prune(network, rng, regrow)
-            if self.zeta > 0:
-                rewired = evolve_network(network, self.zeta, rng, regrow)
+                self._record_exploration(reset=True)  # neurons renumbered
+            if self.evolve_unit == "epoch" and record["epoch"] % self.evolve_every == 0:
+
+                def random_batch():
+                    rows = rng.choice(X.shape[0], self._batch_size(X.shape[0], warn=False),
+                                      replace=False)
+                    return np.ascontiguousarray(X[rows].T), y[rows]
+
+                self._rewired += self._evolution_step(rng, record["epoch"], self.max_iter,
+                                                      random_batch)
         record.update(
             nnz=network.nnz,
             hidden_neurons=list(network.hidden_layer_sizes),
-            rewired=rewired,
+            rewired=self._rewired,
             pruned_neurons=pruned,
-            seconds_evolve=time.perf_counter() - start,
+            seconds_evolve=time.perf_counter() - start + self._seconds_evolve,
         )
+        if self.track_exploration:
+            record["explored_fraction"] = [
+                e.shape[0] / (layer.topology.n_in * layer.topology.n_out)
+                for e, layer in zip(self._explored, network.layers)
+            ]
 
     def _finish_epoch(self, record):
         self.loss_curve_.append(record["train_loss"])
@@ -594,7 +703,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 best_loss = min(best_loss, loss)
             stopped = no_improvement > self.n_iter_no_change
             # as in the original SET, the topology of the final network is not evolved
-            self._evolve(record, rng, skip=stopped or epoch == self.max_iter - 1)
+            self._evolve(record, rng, X, y, skip=stopped or epoch == self.max_iter - 1)
             self._finish_epoch(record)
             if stopped:
                 break

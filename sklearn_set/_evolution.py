@@ -7,16 +7,18 @@ there is no Python loop over connections or neurons.
 
 * :func:`evolve_set`: SET's remove-by-magnitude, regrow-at-random step on a layer.
 * :func:`prune_neurons`: importance pruning of hidden neurons across a network.
-* :func:`is_due`: the schedule, a plain function of the epoch.
+* :func:`is_due` and :func:`zeta_at`: schedules, plain functions of the step.
 """
 
 import numpy as np
 
+from ._growth import random_growth
 from ._network import draw_weights
-from ._topology import sample_free_positions
 
 __all__ = [
     "PRUNE_CRITERIA",
+    "ZETA_SCHEDULES",
+    "zeta_at",
     "set_keep_mask",
     "evolve_set",
     "evolve_network",
@@ -78,34 +80,39 @@ def set_keep_mask(weights, zeta):
     return keep
 
 
-def _keep_and_grow(layer, keep, n_grow, rng, regrow_init):
-    """Keep the connections where ``keep`` is True and grow ``n_grow`` at random.
+def _keep_and_grow(layer, keep, n_grow, rng, regrow_init, grow=random_growth, signal=None):
+    """Keep the connections where ``keep`` is True and grow ``n_grow`` by ``grow``.
 
     Grown connections take weights from :func:`draw_weights` with ``regrow_init`` and
-    zero momentum. Positions dropped here count as free, so they may be regrown.
+    zero momentum. ``grow`` is a rule of :mod:`._growth`; ``signal`` is what it needs.
     """
     topology = layer.topology
     keys = topology.keys()
-    added = sample_free_positions(topology.n_in, topology.n_out, n_grow, rng, keys[keep])
+    added = grow(layer, keys[keep], n_grow, rng, signal)
     new_topology, source = topology.rewire(keep, added, keys=keys)
     new_weights = draw_weights(regrow_init, n_grow, layer.fan_in, rng, layer.weights.dtype)
     layer.rewire(new_topology, source, new_weights)
 
 
-def evolve_set(layer, zeta, rng, regrow_init="zero"):
-    """One SET step on ``layer``, in place: remove by magnitude, regrow at random.
+def evolve_set(layer, zeta, rng, regrow_init="zero", grow=random_growth, signal=None):
+    """One evolution step on ``layer``, in place: remove by magnitude, then regrow.
 
     The number of connections is unchanged; see :func:`set_keep_mask` for what is
-    removed. Regrown connections may land on positions removed in this same step, as
-    in the original SET.
+    removed. With the default ``grow``, this is SET: regrowth is uniform at random and
+    may land on positions removed in this same step, as in the original SET. With
+    :func:`._growth.gradient_growth` it is RigL.
 
     Parameters
     ----------
     layer : SparseLayer
-    zeta : float in (0, 1)
+    zeta : float in [0, 1)
     rng : numpy.random.Generator
     regrow_init : str
         ``"zero"`` or a weight initialisation of :func:`draw_weights`.
+    grow : callable
+        A growth rule of :mod:`sklearn_set._growth`.
+    signal : tuple of ndarray, optional
+        The layer's ``(input, delta)`` on a batch, for gradient growth.
 
     Returns
     -------
@@ -115,13 +122,18 @@ def evolve_set(layer, zeta, rng, regrow_init="zero"):
     keep = set_keep_mask(layer.weights, zeta)
     n_removed = int(keep.shape[0] - np.count_nonzero(keep))
     if n_removed:
-        _keep_and_grow(layer, keep, n_removed, rng, regrow_init)
+        _keep_and_grow(layer, keep, n_removed, rng, regrow_init, grow, signal)
     return n_removed
 
 
-def evolve_network(network, zeta, rng, regrow_init="zero"):
-    """Apply :func:`evolve_set` to every layer; returns the connections rewired."""
-    return sum(evolve_set(layer, zeta, rng, regrow_init) for layer in network.layers)
+def evolve_network(network, zeta, rng, regrow_init="zero", grow=random_growth, signals=None):
+    """Apply :func:`evolve_set` to every layer; returns the connections rewired.
+
+    ``signals`` holds one ``(input, delta)`` per layer when ``grow`` needs them.
+    """
+    signals = signals if signals is not None else [None] * len(network.layers)
+    return sum(evolve_set(layer, zeta, rng, regrow_init, grow, signal)
+               for layer, signal in zip(network.layers, signals))
 
 
 def neuron_importance(network, hidden_index, criterion="incoming"):
@@ -199,6 +211,24 @@ def prune_neurons(network, keep_masks, rng=None, regrow_init="zero"):
             if n_grow > 0:
                 _keep_and_grow(layer, np.ones(t.nnz, dtype=bool), n_grow, rng, regrow_init)
     return nnz_before - network.nnz
+
+
+ZETA_SCHEDULES = ("constant", "cosine")
+
+
+def zeta_at(step, stop, zeta, schedule="constant"):
+    """The fraction rewired at evolution time ``step`` (epochs or batches done).
+
+    Zero from ``stop`` on. ``"cosine"`` decays from ``zeta`` towards 0 at ``stop``, as
+    in RigL (Evci et al., 2020): ``zeta / 2 * (1 + cos(pi * step / stop))``.
+    """
+    if step >= stop:
+        return 0.0
+    if schedule == "constant":
+        return zeta
+    if schedule == "cosine":
+        return 0.5 * zeta * (1.0 + np.cos(np.pi * step / stop))
+    raise ValueError(f"Unknown zeta schedule {schedule!r}; expected one of {ZETA_SCHEDULES}.")
 
 
 def is_due(epoch, start, every):

@@ -341,6 +341,17 @@ class SparseMLP:
         grads = [layer.gradient(xin, d) for layer, xin, d in self._backward(cache, delta)]
         return loss, grads[::-1]
 
+    def backward_signals(self, x, y):
+        """Each layer's ``(input, delta)`` on a batch, without dropout or updates.
+
+        What gradient-based growth needs: the weight gradient of layer ``k`` at any
+        position ``(i, j)`` is ``input[i] . delta[j]``.
+        """
+        cache = self.forward(x, keep_gradient=True)
+        _, delta = self._output_delta(cache.proba, y)
+        signals = [(layer_input, d) for _, layer_input, d in self._backward(cache, delta)]
+        return signals[::-1]
+
     def predict_proba(self, X):
         """Class probabilities for ``X`` of shape (n_samples, n_features)."""
         proba = np.empty((X.shape[0], self.layers[-1].topology.n_out), dtype=self.dtype)

@@ -81,6 +81,12 @@ METHODS = {
     "static": dict(zeta=0.0),  # sparse ER topology, never evolved
     "set": dict(),
     "set-ip": dict(prune="importance"),
+    # RigL with the RigL paper's schedule: every 100 batches, cosine-decayed zeta,
+    # evolution stopped at 75 % of training.
+    "rigl": dict(growth="gradient", evolve_unit="batch", evolve_every=100,
+                 zeta_schedule="cosine", evolve_stop=0.75),
+    "rigl-ip": dict(growth="gradient", evolve_unit="batch", evolve_every=100,
+                    zeta_schedule="cosine", evolve_stop=0.75, prune="importance"),
 }
 
 #: The columns of ``results.csv``, in order.
