@@ -1,10 +1,12 @@
 """One sparse layer's training step: our Numba kernels against references.
 
 A step is forward SpMM + input-gradient SpMM + weight gradient at existing connections
-(+ the momentum update for ours, fused into the weight gradient). Compared, in the same
+(ours: the forward kernel, then one fused pass for the input gradient, the weight
+gradient and the momentum update, as training runs it). Compared, in the same
 run and on the same data: scipy.sparse (CSR products, the weight gradient gathered
 from a dense product of row slices), dense numpy GEMM (the same layer stored densely),
-and SparseLab when it is importable. Installs nothing. Prints medians and ratios.
+and SparseLab's ``SparseLinear`` (forward + autograd backward, same shape and density)
+when it is importable. Installs nothing. Prints medians and ratios.
 
     python benchmarks/bench_kernels.py [--batch 128] [--repeats 7]
 """
@@ -12,10 +14,11 @@ and SparseLab when it is importable. Installs nothing. Prints medians and ratios
 import argparse
 import time
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
-from sklearn_set._kernels import spmm, spmm_transposed, sddmm_momentum_update, warm_up
+from sklearn_set._kernels import backward_momentum_update, spmm, warm_up
 from sklearn_set._topology import erdos_renyi
 
 SHAPES = [(3312, 3000), (20000, 20000)]
@@ -42,9 +45,8 @@ def ours(topology, weights, bias, x, delta):
     def step():
         spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias, x, out,
              t_weights)
-        spmm_transposed(topology.indptr, topology.indices, weights, delta, grad_in)
-        sddmm_momentum_update(topology.indptr, topology.indices, x, delta, weights,
-                              velocity, lr, mom, decay)
+        backward_momentum_update(topology.indptr, topology.indices, x, delta, weights,
+                                 velocity, lr, mom, decay, grad_in)
     return step
 
 
@@ -75,6 +77,28 @@ def dense_numpy(topology, weights, bias, x, delta):
     return step
 
 
+def sparselab_step(topology, x, delta):
+    """SparseLab's SparseLinear at the same shape and density: forward + backward.
+
+    Its layout and topology are its own (same nnz, random positions); the input and
+    the output gradient are ours, transposed to its (batch, features) convention.
+    """
+    import sparselab
+    import torch
+
+    torch.set_num_threads(numba.get_num_threads())
+    density = topology.nnz / (topology.n_in * topology.n_out)
+    layer = sparselab.SparseLinear(topology.n_in, topology.n_out, sparsity=1.0 - density)
+    inputs = torch.from_numpy(np.ascontiguousarray(x.T)).requires_grad_(True)
+    grad_out = torch.from_numpy(np.ascontiguousarray(delta.T))
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        inputs.grad = None
+        layer(inputs).backward(grad_out)
+    return step
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
@@ -85,12 +109,14 @@ def main():
     rng = np.random.default_rng(0)
     try:
         import sparselab  # noqa: F401
-        print("SparseLab is importable, but this script has no adapter for it yet: not measured")
+        have_sparselab = True
+        print(f"SparseLab {sparselab.__version__}: measured, {numba.get_num_threads()} threads")
     except ImportError:
+        have_sparselab = False
         print("SparseLab not importable: not measured")
     print(f"float32, epsilon {args.epsilon}, batch {args.batch}, median of {args.repeats}")
-    print(f"{'layer':<14} {'nnz':>9} {'ours ms':>9} {'scipy ms':>9} {'dense ms':>9} "
-          f"{'scipy/ours':>10} {'dense/ours':>10}")
+    print(f"{'layer':<14} {'nnz':>9} {'ours ms':>9} {'SpLab ms':>9} {'scipy ms':>9} "
+          f"{'dense ms':>9} {'SpLab/ours':>10} {'scipy/ours':>10} {'dense/ours':>10}")
     for n_in, n_out in SHAPES:
         topology = erdos_renyi(n_in, n_out, args.epsilon, rng)
         weights = rng.standard_normal(topology.nnz).astype(np.float32) * 0.1
@@ -101,8 +127,11 @@ def main():
         t_scipy = median_seconds(scipy_reference(topology, weights, bias, x, delta), args.repeats)
         t_dense = (median_seconds(dense_numpy(topology, weights, bias, x, delta), 3)
                    if n_in * n_out <= DENSE_LIMIT else float("nan"))
-        print(f"{n_in}x{n_out:<8} {topology.nnz:>9} {1e3 * t_ours:>9.2f} {1e3 * t_scipy:>9.2f} "
-              f"{1e3 * t_dense:>9.1f} {t_scipy / t_ours:>10.1f} {t_dense / t_ours:>10.1f}")
+        t_lab = (median_seconds(sparselab_step(topology, x, delta), args.repeats)
+                 if have_sparselab else float("nan"))
+        print(f"{n_in}x{n_out:<8} {topology.nnz:>9} {1e3 * t_ours:>9.2f} {1e3 * t_lab:>9.2f} "
+              f"{1e3 * t_scipy:>9.2f} {1e3 * t_dense:>9.1f} {t_lab / t_ours:>10.2f} "
+              f"{t_scipy / t_ours:>10.1f} {t_dense / t_ours:>10.1f}")
 
 
 if __name__ == "__main__":

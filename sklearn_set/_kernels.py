@@ -27,6 +27,7 @@ __all__ = [
     "sddmm",
     "momentum_update",
     "sddmm_momentum_update",
+    "backward_momentum_update",
     "warm_up",
 ]
 
@@ -170,6 +171,36 @@ def sddmm_momentum_update(
             _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay)
 
 
+@cached_njit(parallel=True, fastmath=_DOT_FLAGS)
+def backward_momentum_update(
+    indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, grad_input
+):
+    """:func:`spmm_transposed` fused with :func:`sddmm_momentum_update`.
+
+    Both walk the connections by input neuron and read ``delta[j]`` for each; fused,
+    each of those rows is read once instead of twice. Each weight enters the input
+    gradient *before* its update, so the result equals the two kernels in sequence.
+
+    Parameters
+    ----------
+    grad_input : ndarray of shape (n_in, batch)
+        Overwritten with the gradient with respect to ``x``.
+    """
+    n_in, batch = grad_input.shape
+    for i in prange(n_in):
+        xi = x[i]
+        row = grad_input[i]
+        for b in range(batch):
+            row[b] = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            src = delta[indices[p]]
+            w = weights[p]
+            for b in range(batch):
+                row[b] += w * src[b]
+            grad = _dot(xi, src)
+            _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay)
+
+
 def warm_up(dtype=np.float32):
     """Compile (or load from Numba's cache) every kernel for ``dtype``.
 
@@ -200,4 +231,6 @@ def warm_up(dtype=np.float32):
     zero = weights.dtype.type(0.0)  # the network passes scalars in the array dtype
     momentum_update(weights, velocity, grads, zero, zero, zero)
     sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero)
+    backward_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero,
+                             np.empty((2, 3), dtype=dtype))
     return time.perf_counter() - start

@@ -10,7 +10,13 @@ import time
 
 import numpy as np
 
-from ._kernels import sddmm, sddmm_momentum_update, spmm, spmm_transposed
+from ._kernels import (
+    backward_momentum_update,
+    sddmm,
+    sddmm_momentum_update,
+    spmm,
+    spmm_transposed,
+)
 from ._topology import erdos_renyi
 
 __all__ = ["ACTIVATIONS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights"]
@@ -131,17 +137,28 @@ class SparseLayer:
         sddmm(t.indptr, t.indices, x, delta, grad)
         return grad, delta.sum(axis=1)
 
-    def sgd_step(self, x, delta, learning_rate, momentum, decay):
-        """One SGD-with-momentum step, the weight gradient fused into the update."""
+    def sgd_step(self, x, delta, learning_rate, momentum, decay, input_gradient=False):
+        """One SGD-with-momentum step, the weight gradient fused into the update.
+
+        With ``input_gradient``, also returns the gradient with respect to ``x``,
+        computed in the same pass over the connections from the weights as they were
+        before the step.
+        """
         t = self.topology
         cast = self.weights.dtype.type
-        lr, mom = cast(learning_rate), cast(momentum)
-        sddmm_momentum_update(
-            t.indptr, t.indices, x, delta, self.weights, self.velocity, lr, mom, cast(decay)
-        )
+        lr, mom, decay = cast(learning_rate), cast(momentum), cast(decay)
+        grad_input = None
+        if input_gradient:
+            grad_input = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
+            backward_momentum_update(t.indptr, t.indices, x, delta, self.weights,
+                                     self.velocity, lr, mom, decay, grad_input)
+        else:
+            sddmm_momentum_update(t.indptr, t.indices, x, delta, self.weights,
+                                  self.velocity, lr, mom, decay)
         self.bias_velocity *= mom
         self.bias_velocity -= lr * delta.sum(axis=1)
         self.bias += self.bias_velocity
+        return grad_input
 
 
 class _ForwardCache:
@@ -321,8 +338,12 @@ class SparseMLP:
             # before any update, so that the weights stay those of the last good step
             raise FloatingPointError(f"The training loss is {loss}.")
         decay = alpha / batch
-        for layer, layer_input, layer_delta in self._backward(cache, delta):
-            layer.sgd_step(layer_input, layer_delta, learning_rate, momentum, decay)
+        for k in range(len(self.layers) - 1, -1, -1):
+            grad_input = self.layers[k].sgd_step(cache.inputs[k], delta, learning_rate,
+                                                 momentum, decay, input_gradient=k > 0)
+            if k > 0:
+                delta = grad_input
+                delta *= cache.local_gradients[k - 1]
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done

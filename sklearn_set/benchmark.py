@@ -250,6 +250,8 @@ def _claim_study(out, profile, argv):
     (out / "runs").mkdir(parents=True, exist_ok=True)
     study = out / "study.json"
     settings = json.loads(json.dumps(PROFILES[profile]))  # tuples become lists
+    command = "python -m sklearn_set.benchmark " + " ".join(argv)
+    existing = {"profile": profile, "settings": settings, "commands": []}
     if study.exists():
         existing = json.loads(study.read_text())
         if existing["profile"] != profile or existing["settings"] != settings:
@@ -257,12 +259,10 @@ def _claim_study(out, profile, argv):
                 f"{out} holds a study with profile {existing['profile']!r} and other "
                 f"settings; use another --out for profile {profile!r}."
             )
-        return
-    _write_atomically(
-        study,
-        json.dumps({"profile": profile, "settings": settings,
-                    "command": "python -m sklearn_set.benchmark " + " ".join(argv)}, indent=1),
-    )
+        existing.setdefault("commands", [existing.pop("command")] if "command" in existing else [])
+    if command not in existing["commands"]:  # every command that added runs, in order
+        existing["commands"].append(command)
+        _write_atomically(study, json.dumps(existing, indent=1))
 
 
 def _run_and_save(dataset, method, seed, profile, out, threads, data_home):

@@ -38,8 +38,9 @@ _TABLE = (
     ("seconds", "seconds", "{:.1f}"),
 )
 
-#: The method the study is about, and those it is compared with.
-_HEADLINE, _BASELINES = "set-ip", ("mlp", "fc")
+#: The methods the study is about (importance pruning under SET and under RigL), and
+#: the dense baselines they are compared with.
+_HEADLINES, _BASELINES = ("set-ip", "rigl-ip"), ("mlp", "fc")
 
 
 def _group(records):
@@ -136,9 +137,10 @@ def render_markdown(records, study, plots=()):
     methods = _method_order(groups)
     lines = ["# Generalization study", ""]
     if study:
+        commands = study.get("commands") or [study["command"]]
         lines += [
             f"Profile `{study['profile']}`, produced by:", "",
-            "```", study["command"], "```", "",
+            "```", *commands, "```", "",
             "Hyperparameters (the same for every dataset and method): "
             + ", ".join(f"`{k}={v}`" for k, v in study["settings"].items()) + ".", "",
         ]
@@ -159,8 +161,8 @@ def render_markdown(records, study, plots=()):
                  for m in methods]
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
 
-    if _HEADLINE in methods:
-        lines += ["", f"## `{_HEADLINE}` against the dense baselines", ""]
+    for headline in (h for h in _HEADLINES if h in methods):
+        lines += ["", f"## `{headline}` against the dense baselines", ""]
         lines += [
             "Per dataset, by the mean over seeds; *clear* means the mean paired "
             "(same split) difference exceeds twice its standard error. A smaller "
@@ -168,27 +170,25 @@ def render_markdown(records, study, plots=()):
             "| against | metric | wins (clear) | ties | losses (clear) | datasets compared | left out |",
             "|---|---|---|---|---|---|---|",
         ]
-        for baseline in _BASELINES:
-            if baseline not in methods:
-                continue
+        for baseline in (b for b in _BASELINES if b in methods):
             for column, label, higher in (("test_acc", "test accuracy", True),
                                           ("gap_acc", "gap (accuracy)", False)):
-                c = compare(groups, _HEADLINE, baseline, column, higher)
+                c = compare(groups, headline, baseline, column, higher)
                 lines.append(
                     f"| {baseline} | {label} | {c['wins']} ({c['clear_wins']}) | {c['ties']} | "
                     f"{c['losses']} ({c['clear_losses']}) | {len(c['datasets'])} | "
                     f"{', '.join(c['left_out']) or '—'} |"
                 )
-        removed = [1 - r["row"]["hidden_neurons_end"] / r["row"]["hidden_neurons_start"]
-                   for r in _finished([r for r in records if r["row"]["method"] == _HEADLINE])]
-        params = [r["row"]["params_end"] / r["row"]["params_start"]
-                  for r in _finished([r for r in records if r["row"]["method"] == _HEADLINE])]
+        runs = _finished([r for r in records if r["row"]["method"] == headline])
+        removed = [1 - r["row"]["hidden_neurons_end"] / r["row"]["hidden_neurons_start"] for r in runs]
+        params = [r["row"]["params_end"] / r["row"]["params_start"] for r in runs]
         if removed:
+            spread = np.std(removed, ddof=1) if len(removed) > 1 else 0.0
             lines += [
                 "",
-                f"`{_HEADLINE}` removed {np.mean(removed):.1%} ± {np.std(removed, ddof=1) if len(removed) > 1 else 0:.1%} "
-                f"of the hidden neurons (mean over all its runs) and ended with "
-                f"{np.mean(params):.1%} of its starting parameters.",
+                f"`{headline}` removed {np.mean(removed):.1%} ± {spread:.1%} of the hidden "
+                f"neurons (mean over all its runs) and ended with {np.mean(params):.1%} of "
+                "its starting parameters.",
             ]
 
     if plots:
@@ -263,23 +263,24 @@ def write_plots(records, out):
     plt.close(fig)
     written.append(("Learning curves", "learning_curves.png"))
 
-    if _HEADLINE in methods:
+    headline = next((h for h in _HEADLINES if h in methods), None)
+    if headline:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for i, (dataset, by_method) in enumerate(groups.items()):
-            curve = _mean_curve(by_method.get(_HEADLINE, []), "hidden_neurons")
+            curve = _mean_curve(by_method.get(headline, []), "hidden_neurons")
             if curve is not None:
-                start = by_method[_HEADLINE][0]["row"]["hidden_neurons_start"]
+                start = by_method[headline][0]["row"]["hidden_neurons_start"]
                 ax.plot(np.arange(1, curve.size + 1), curve / start, lw=1,
                         color=f"C{i % 10}", ls="-" if i < 10 else "--", label=dataset)
         ax.set_xlabel("epoch")
         ax.set_ylabel("hidden neurons alive (fraction)")
         ax.set_ylim(0, 1.05)
         ax.legend(fontsize=6, ncol=3)
-        ax.set_title(f"{_HEADLINE}: hidden neurons alive after each epoch", fontsize=10)
+        ax.set_title(f"{headline}: hidden neurons alive after each epoch", fontsize=10)
         fig.tight_layout()
         fig.savefig(out / "neurons_alive.png", dpi=70)
         plt.close(fig)
-        written.append(("Hidden neurons alive (set-ip)", "neurons_alive.png"))
+        written.append((f"Hidden neurons alive ({headline})", "neurons_alive.png"))
 
     fig, ax = plt.subplots(figsize=(12, 3.5))
     width = 0.8 / len(methods)

@@ -94,5 +94,21 @@ def test_fused_update_equals_sddmm_then_update(topology, dtype, rng):
     assert_allclose(v, expected_v, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_backward_equals_input_gradient_then_update(topology, dtype, rng):
+    x = rng.standard_normal((topology.n_in, 5)).astype(dtype)
+    delta = rng.standard_normal((topology.n_out, 5)).astype(dtype)
+    w, v = (rng.standard_normal(topology.nnz).astype(dtype) for _ in range(2))
+    lr, mom, decay = (dtype(s) for s in (0.05, 0.9, 1e-3))
+    expected_input = ref.spmm_transposed(topology, w, delta)  # from the weights before
+    expected_w, expected_v = ref.momentum_update(w, v, ref.sddmm(topology, x, delta), lr, mom, decay)
+    grad_input = np.full((topology.n_in, 5), np.nan, dtype=dtype)
+    _kernels.backward_momentum_update(topology.indptr, topology.indices, x, delta, w, v,
+                                      lr, mom, decay, grad_input)
+    assert_allclose(grad_input, expected_input, **TOL[dtype])
+    assert_allclose(w, expected_w, **TOL[dtype])
+    assert_allclose(v, expected_v, **TOL[dtype])
+
+
 def test_warm_up_runs():
     assert _kernels.warm_up(np.float32) >= 0
