@@ -35,6 +35,7 @@ from ._export import to_mlpclassifier
 from ._growth import GROWTH_RULES
 from ._memory import check_fit_memory
 from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP
+from ._threads import kernel_threads
 
 __all__ = ["SETMLPClassifier"]
 
@@ -438,6 +439,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : SETMLPClassifier
         """
+        with kernel_threads():
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=_DTYPE, reset=not self._continues())
         y = self._encode_targets(y)
         random_state = check_random_state(self.random_state)
@@ -478,6 +483,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : SETMLPClassifier
         """
+        with kernel_threads():
+            return self._partial_fit(X, y, classes)
+
+    def _partial_fit(self, X, y, classes):
         first_call = not hasattr(self, "network_")
         X, y = validate_data(self, X, y, dtype=_DTYPE, reset=first_call)
         if first_call:
@@ -789,7 +798,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_DTYPE, reset=False)
-        proba = self.network_.predict_proba(X).astype(np.float64)
+        with kernel_threads():
+            proba = self.network_.predict_proba(X).astype(np.float64)
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 

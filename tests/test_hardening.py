@@ -250,3 +250,25 @@ def test_corrupt_numba_cache_falls_back_to_compiling_and_heals(tmp_path):
     assert "unreadable" in second.stderr
     third = _fit_in_subprocess(NUMBA_CACHE_DIR=str(tmp_path))
     assert third.returncode == 0 and "unreadable" not in third.stderr, third.stderr
+
+
+# -- threads --------------------------------------------------------------------------
+def test_kernels_honour_the_thread_limit_joblib_sets(monkeypatch):
+    import numba
+
+    from sklearn_set._network import SparseMLP
+
+    seen = []
+    train_batch = SparseMLP.train_batch
+
+    def recording(self, *args, **kwargs):
+        seen.append(numba.get_num_threads())
+        return train_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(SparseMLP, "train_batch", recording)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what joblib sets in a worker of n_jobs=cores
+    before = numba.get_num_threads()
+    X = np.random.default_rng(0).random((40, 5))
+    SETMLPClassifier((8,), max_iter=2, epsilon=2, random_state=0).fit(X, np.arange(40) % 2)
+    assert seen and set(seen) == {1}
+    assert numba.get_num_threads() == before  # restored
