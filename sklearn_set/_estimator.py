@@ -457,6 +457,13 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             )
         if not self._continues():
             self._initialize(X.shape, rng)
+        elif len(self._hidden_sizes()) != len(self.network_.layers) - 1:
+            raise ValueError(
+                f"warm_start continues the fitted network of "
+                f"{len(self.network_.layers) - 1} hidden layers, but hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r} asks for {len(self._hidden_sizes())}; "
+                "set warm_start=False to start anew."
+            )
         self._rng = rng
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None

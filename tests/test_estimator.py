@@ -228,3 +228,10 @@ def test_divergence_stops_at_once_and_keeps_finite_weights():
     assert clf.n_iter_ < 50
     assert all(np.isfinite(c.data).all() for c in clf.coefs_)
     assert all(np.isfinite(b).all() for b in clf.intercepts_)
+
+
+def test_warm_start_refuses_a_different_number_of_hidden_layers():
+    X, y = _blobs()
+    clf = _small(max_iter=2, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="2 hidden layers, but hidden_layer_sizes=\\(32,\\)"):
+        clf.set_params(hidden_layer_sizes=(32,)).fit(X, y)
