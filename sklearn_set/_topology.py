@@ -301,6 +301,19 @@ def sample_free_positions(n_in, n_out, count, rng, occupied):
         draw = _sorted_unique(rng.integers(0, total, size=need + need // 8 + 16, dtype=np.int64))
         draw = draw[~_isin_sorted(occupied, draw) & ~_isin_sorted(chosen, draw)]
         if draw.shape[0] > need:
-            draw = np.sort(rng.choice(draw, size=need, replace=False))
-        chosen = _sorted_unique(np.concatenate((chosen, draw)))
+            # the same draw as sorting rng.choice(draw, need, replace=False), without a sort
+            picked = np.zeros(draw.shape[0], dtype=bool)
+            picked[rng.choice(draw.shape[0], size=need, replace=False)] = True
+            draw = draw[picked]
+        chosen = _merge_disjoint(chosen, draw)
     return chosen
+
+
+def _merge_disjoint(a, b):
+    """Sorted union of two sorted arrays with no common element, in O(len(a) + len(b))."""
+    if a.shape[0] == 0:
+        return b
+    merged = np.empty(a.shape[0] + b.shape[0], dtype=np.int64)
+    _merge_sorted(a, np.zeros(a.shape[0], dtype=np.int64), b, merged,
+                  np.empty(merged.shape[0], dtype=np.int64))
+    return merged
