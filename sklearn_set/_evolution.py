@@ -87,9 +87,8 @@ def _keep_and_grow(layer, keep, n_grow, rng, regrow_init, grow=random_growth, si
     zero momentum. ``grow`` is a rule of :mod:`._growth`; ``signal`` is what it needs.
     """
     topology = layer.topology
-    keys = topology.keys()
-    added = grow(layer, keys[keep], n_grow, rng, signal)
-    new_topology, source = topology.rewire(keep, added, keys=keys)
+    added = grow(layer, topology.keys()[keep], n_grow, rng, signal)  # kept keys only
+    new_topology, source = topology.rewire(keep, added)
     new_weights = draw_weights(regrow_init, n_grow, layer.fan_in, rng, layer.weights.dtype)
     layer.rewire(new_topology, source, new_weights)
 

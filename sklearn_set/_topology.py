@@ -88,6 +88,38 @@ def _check_csr(n_in, n_out, indptr, indices):
         raise ValueError("Topology indices must be strictly increasing within each row.")
 
 
+@cached_njit()
+def _merge_rows(indptr, indices, keep, added_rows, added_columns, out_indptr, out_indices,
+                out_source):
+    """Row by row, merge the kept connections with the added ones into a new CSR.
+
+    ``added_rows``/``added_columns`` are sorted by key; ``out_source`` gets the old
+    position of each kept connection and -1 for added ones. One pass, no int64 keys of
+    the whole layer.
+    """
+    q = 0
+    a = 0
+    for i in range(indptr.shape[0] - 1):
+        p = indptr[i]
+        end = indptr[i + 1]
+        while True:
+            while p < end and not keep[p]:
+                p += 1
+            take_added = a < added_rows.shape[0] and added_rows[a] == i
+            if p < end and (not take_added or indices[p] < added_columns[a]):
+                out_indices[q] = indices[p]
+                out_source[q] = p
+                p += 1
+            elif take_added:
+                out_indices[q] = added_columns[a]
+                out_source[q] = -1
+                a += 1
+            else:
+                break
+            q += 1
+        out_indptr[i + 1] = q
+
+
 class Topology:
     """The connections of a layer with ``n_in`` inputs and ``n_out`` outputs.
 
@@ -145,7 +177,7 @@ class Topology:
         """Sorted int64 keys ``i * n_out + j`` of all connections."""
         return self.rows() * self.n_out + self.indices
 
-    def rewire(self, keep, added_keys, keys=None):
+    def rewire(self, keep, added_keys):
         """Drop the connections where ``keep`` is False and add ``added_keys``.
 
         Parameters
@@ -153,8 +185,6 @@ class Topology:
         keep : ndarray of bool, shape (nnz,)
         added_keys : ndarray of int64
             Sorted, unique keys of positions that are not kept connections.
-        keys : ndarray of int64, optional
-            ``self.keys()``, when the caller has it already.
 
         Returns
         -------
@@ -162,13 +192,14 @@ class Topology:
         source : ndarray of int64, shape (new nnz,)
             Canonical position in ``self`` of each new connection, -1 where added.
         """
-        kept_positions = np.flatnonzero(keep)
-        kept_keys = (self.keys() if keys is None else keys)[kept_positions]
-        n_new = kept_keys.shape[0] + added_keys.shape[0]
-        keys = np.empty(n_new, dtype=np.int64)
+        added_rows, added_columns = np.divmod(added_keys, self.n_out)
+        n_new = int(np.count_nonzero(keep)) + added_keys.shape[0]
+        indptr = np.zeros(self.n_in + 1, dtype=INDPTR_DTYPE)
+        indices = np.empty(n_new, dtype=INDEX_DTYPE)
         source = np.empty(n_new, dtype=np.int64)
-        _merge_sorted(kept_keys, kept_positions, added_keys, keys, source)
-        return Topology.from_keys(keys, self.n_in, self.n_out), source
+        _merge_rows(self.indptr, self.indices, keep, added_rows, added_columns.astype(INDEX_DTYPE),
+                    indptr, indices, source)
+        return Topology(self.n_in, self.n_out, indptr, indices), source
 
     def drop_neurons(self, keep_in, keep_out):
         """Remove input and output neurons, with every connection that touches them.
