@@ -394,7 +394,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _encode_targets(self, y):
         self._check_targets(y)
-        classes = unique_labels(y)  # refuses a mix of strings and numbers by name
+        classes = unique_labels(y)
         y_index = np.searchsorted(classes, y)
         if classes.shape[0] < 2:
             raise ValueError(
@@ -505,7 +505,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     f"classes must hold at least 2 classes, got {self.classes_.tolist()}."
                 )
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
             raise ValueError(
                 f"classes={classes!r} is not the same as on the first call to partial_fit, "
                 f"{self.classes_!r}."

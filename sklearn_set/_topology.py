@@ -11,6 +11,7 @@ connections exactly as CSR does.
 """
 
 import numpy as np
+
 from ._jit import cached_njit
 
 __all__ = ["Topology", "erdos_renyi_density", "erdos_renyi", "sample_free_positions"]
@@ -48,21 +49,22 @@ def _transpose(indptr, indices, t_indptr, t_indices, t_order):
 
 
 @cached_njit()
-def _merge_sorted(kept_keys, kept_positions, added_keys, out_keys, out_source):
-    """Merge two disjoint sorted key arrays; ``out_source`` is -1 for added keys."""
-    a = 0
-    b = 0
-    for k in range(out_keys.shape[0]):
-        if b == added_keys.shape[0] or (
-            a < kept_keys.shape[0] and kept_keys[a] < added_keys[b]
-        ):
-            out_keys[k] = kept_keys[a]
-            out_source[k] = kept_positions[a]
-            a += 1
+def _merge_sorted(a, b, out):
+    """Merge two sorted arrays with no common element into ``out``."""
+    i = 0
+    j = 0
+    for k in range(out.shape[0]):
+        if j == b.shape[0] or (i < a.shape[0] and a[i] < b[j]):
+            out[k] = a[i]
+            i += 1
         else:
-            out_keys[k] = added_keys[b]
-            out_source[k] = -1
-            b += 1
+            out[k] = b[j]
+            j += 1
+
+
+def _rows(indptr):
+    """Input neuron of each connection of a CSR, in canonical order."""
+    return np.repeat(np.arange(indptr.shape[0] - 1, dtype=INDPTR_DTYPE), np.diff(indptr))
 
 
 def _check_csr(n_in, n_out, indptr, indices):
@@ -83,8 +85,7 @@ def _check_csr(n_in, n_out, indptr, indices):
         raise ValueError("Topology indptr must rise from 0 to the number of connections.")
     if indices.size and (indices.min() < 0 or indices.max() >= n_out):
         raise ValueError(f"Topology indices must lie in [0, {n_out}).")
-    rows = np.repeat(np.arange(n_in, dtype=INDPTR_DTYPE), np.diff(indptr))
-    if np.any(np.diff(rows * n_out + indices) <= 0):
+    if np.any(np.diff(_rows(indptr) * n_out + indices) <= 0):
         raise ValueError("Topology indices must be strictly increasing within each row.")
 
 
@@ -171,7 +172,7 @@ class Topology:
 
     def rows(self):
         """Input neuron of each connection, in canonical order."""
-        return np.repeat(np.arange(self.n_in, dtype=INDPTR_DTYPE), np.diff(self.indptr))
+        return _rows(self.indptr)
 
     def keys(self):
         """Sorted int64 keys ``i * n_out + j`` of all connections."""
@@ -345,6 +346,5 @@ def _merge_disjoint(a, b):
     if a.shape[0] == 0:
         return b
     merged = np.empty(a.shape[0] + b.shape[0], dtype=np.int64)
-    _merge_sorted(a, np.zeros(a.shape[0], dtype=np.int64), b, merged,
-                  np.empty(merged.shape[0], dtype=np.int64))
+    _merge_sorted(a, b, merged)
     return merged

@@ -340,24 +340,20 @@ def _names(value, known, what):
     return [lookup[n.lower()] for n in names]
 
 
-def _positive_int(value):
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return number
+def _count(all_cores=False):
+    """Argument type: a positive integer, or also -1 ("as many as cores") if asked."""
+    expected = "a positive integer or -1" if all_cores else "a positive integer"
 
+    def parse(value):
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1 and not (all_cores and number == -1):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
+        return number
 
-def _n_jobs(value):
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number == 0 or number < -1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or -1, got {value!r}")
-    return number
+    return parse
 
 
 def build_parser():
@@ -371,11 +367,11 @@ def build_parser():
     parser.add_argument("--methods", default="all",
                         type=lambda v: _names(v, list(METHODS), "method"),
                         help=f"comma-separated among {', '.join(METHODS)}, or all (default)")
-    parser.add_argument("--seeds", type=_positive_int, default=5,
+    parser.add_argument("--seeds", type=_count(), default=5,
                         help="seeds 0 .. N-1 (default 5)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--n-jobs", type=_n_jobs, default=1,
+    parser.add_argument("--n-jobs", type=_count(all_cores=True), default=1,
                         help="runs in parallel (-1: one per run)")
     parser.add_argument("--backend", default="loky",
                         help="joblib backend: loky (default), threading, ray, dask, ...")
