@@ -13,6 +13,7 @@ there is no Python loop over connections or neurons.
 import numpy as np
 
 from ._growth import random_growth
+from ._jit import cached_njit
 from ._network import draw_weights
 
 __all__ = [
@@ -31,28 +32,57 @@ __all__ = [
 PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 
 
-def _smallest(values, count):
-    """Boolean mask of the ``count`` smallest of the non-negative ``values``.
+#: Bits of the magnitude that one radix-selection pass resolves.
+_RADIX_BITS = 16
 
-    Ties are broken by position. Selects by value (``np.partition``) rather than by
-    index (``np.argpartition``, 3x slower on millions of weights), and takes exact
-    zeros (connections regrown at zero) first: partitioning around millions of equal
-    values is ten times slower than around distinct ones.
+
+@cached_njit()
+def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, keep):
+    """Clear ``keep`` at the ``zeta`` fraction of each sign's weights closest to zero.
+
+    An exact radix selection: for finite floats, the bit pattern without the sign bit
+    orders magnitudes as integers, so each pass histograms the next 16 bits of the
+    magnitudes that share the prefix found so far. Three passes over the weights for
+    float32 (five for float64), no sort, no copy. Ties go by position.
+
+    ``bits`` is ``weights`` viewed as signed integers of the same width;
+    ``magnitude_bits`` is 31 or 63.
     """
-    chosen = values == 0
-    n_zero = int(np.count_nonzero(chosen))
-    if n_zero >= count:
-        chosen[np.flatnonzero(chosen)[count:]] = False
-        return chosen
-    rest = np.flatnonzero(~chosen)
-    candidates = values[rest]
-    missing = count - n_zero
-    threshold = np.partition(candidates, missing - 1)[missing - 1]
-    below = candidates < threshold
-    missing -= int(np.count_nonzero(below))
-    below[np.flatnonzero(candidates == threshold)[:missing]] = True
-    chosen[rest[below]] = True
-    return chosen
+    n = weights.shape[0]
+    magnitude_mask = (np.int64(1) << magnitude_bits) - 1
+    n_negative = 0
+    for p in range(n):
+        if weights[p] < 0:
+            n_negative += 1
+    # side 0: negative weights; side 1: the others (-0.0 included), as in weights < 0
+    remaining = np.array([int(zeta * n_negative), int(zeta * (n - n_negative))], np.int64)
+    threshold = np.zeros(2, np.int64)
+    shift = magnitude_bits
+    while shift > 0:
+        width = min(_RADIX_BITS, shift)
+        shift -= width
+        histogram = np.zeros((2, 1 << width), np.int64)
+        for p in range(n):
+            side = 0 if weights[p] < 0 else 1
+            magnitude = np.int64(bits[p]) & magnitude_mask
+            if (magnitude >> (shift + width)) == threshold[side]:
+                histogram[side, (magnitude >> shift) & ((1 << width) - 1)] += 1
+        for side in range(2):
+            digit = 0
+            while digit < (1 << width) - 1 and histogram[side, digit] < remaining[side]:
+                remaining[side] -= histogram[side, digit]
+                digit += 1
+            threshold[side] = (threshold[side] << width) | digit
+    # threshold: the magnitude of each side's last removed weight; remaining: how many
+    # weights of exactly that magnitude go (the first ones by position)
+    for p in range(n):
+        side = 0 if weights[p] < 0 else 1
+        magnitude = np.int64(bits[p]) & magnitude_mask
+        if magnitude < threshold[side]:
+            keep[p] = False
+        elif magnitude == threshold[side] and remaining[side] > 0:
+            keep[p] = False
+            remaining[side] -= 1
 
 
 def set_keep_mask(weights, zeta):
@@ -61,22 +91,23 @@ def set_keep_mask(weights, zeta):
     As in the original SET, the fraction ``zeta`` of the negative weights closest to
     zero (the largest negatives) and the fraction ``zeta`` of the non-negative weights
     closest to zero (the smallest positives) are removed; the signs are treated
-    separately so that the balance between them is kept.
+    separately so that the balance between them is kept. Among equal magnitudes, the
+    first by position go.
 
     Parameters
     ----------
-    weights : ndarray of shape (nnz,)
+    weights : ndarray of float32 or float64, shape (nnz,)
+        Finite.
     zeta : float in [0, 1)
 
     Returns
     -------
     keep : ndarray of bool, shape (nnz,)
     """
+    weights = np.ascontiguousarray(weights)
+    bits = weights.view(np.int32 if weights.dtype.itemsize == 4 else np.int64)
     keep = np.ones(weights.shape[0], dtype=bool)
-    negative = weights < 0
-    for side, magnitudes in ((negative, -weights[negative]), (~negative, weights[~negative])):
-        removed = _smallest(magnitudes, int(zeta * magnitudes.shape[0]))
-        keep[np.flatnonzero(side)[removed]] = False
+    _remove_smallest_by_sign(weights, bits, 8 * weights.dtype.itemsize - 1, float(zeta), keep)
     return keep
 
 
@@ -86,9 +117,8 @@ def _keep_and_grow(layer, keep, n_grow, rng, regrow_init, grow=random_growth, si
     Grown connections take weights from :func:`draw_weights` with ``regrow_init`` and
     zero momentum. ``grow`` is a rule of :mod:`._growth`; ``signal`` is what it needs.
     """
-    topology = layer.topology
-    added = grow(layer, topology.keys()[keep], n_grow, rng, signal)  # kept keys only
-    new_topology, source = topology.rewire(keep, added)
+    added = grow(layer, keep, n_grow, rng, signal)
+    new_topology, source = layer.topology.rewire(keep, added)
     new_weights = draw_weights(regrow_init, n_grow, layer.fan_in, rng, layer.weights.dtype)
     layer.rewire(new_topology, source, new_weights)
 

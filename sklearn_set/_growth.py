@@ -1,8 +1,8 @@
 """Where evolution grows new connections: at random (SET) or by gradient (RigL).
 
-A growth rule is a function ``rule(layer, kept_keys, count, rng, signal)`` returning
-the sorted int64 keys (``i * n_out + j``) of ``count`` free positions. ``kept_keys``
-are the connections that survive the removal step; ``signal`` is the layer's
+A growth rule is a function ``rule(layer, keep, count, rng, signal)`` returning the
+sorted int64 keys (``i * n_out + j``) of ``count`` free positions. ``keep`` marks the
+layer's connections that survive the removal step; ``signal`` is the layer's
 ``(input, delta)`` on one batch, shapes ``(n_in, batch)`` and ``(n_out, batch)``, for
 the rules that need a gradient.
 
@@ -26,10 +26,9 @@ __all__ = ["GROWTH_RULES", "random_growth", "gradient_growth", "sampled_gradient
 BLOCK_ELEMENTS = 1 << 22
 
 
-def random_growth(layer, kept_keys, count, rng, signal=None):
+def random_growth(layer, keep, count, rng, signal=None):
     """SET: uniformly among positions not kept (just-removed ones included)."""
-    t = layer.topology
-    return sample_free_positions(t.n_in, t.n_out, count, rng, kept_keys)
+    return sample_free_positions(layer.topology, count, rng, keep)
 
 
 @cached_njit()
@@ -92,16 +91,16 @@ def top_gradient_positions(x, delta, topology, count, block_elements=BLOCK_ELEME
     return np.sort(best_keys)
 
 
-def _top_up_at_random(chosen, layer, kept_keys, count, rng):
+def _top_up_at_random(chosen, layer, keep, count, rng):
     """Fill up to ``count`` at random when too few positions had a gradient."""
     missing = count - chosen.shape[0]
     if missing <= 0:
         return chosen
-    occupied = np.union1d(kept_keys, chosen)
-    return np.union1d(chosen, random_growth(layer, occupied, missing, rng))
+    occupied, _ = layer.topology.rewire(keep, chosen)  # kept and chosen positions
+    return np.union1d(chosen, sample_free_positions(occupied, missing, rng))
 
 
-def gradient_growth(layer, kept_keys, count, rng, signal):
+def gradient_growth(layer, keep, count, rng, signal):
     """RigL: the free positions with the largest gradient magnitude.
 
     Free means holding no connection before this step: just-removed connections are
@@ -109,10 +108,10 @@ def gradient_growth(layer, kept_keys, count, rng, signal):
     """
     x, delta = signal
     chosen = top_gradient_positions(x, delta, layer.topology, count)
-    return _top_up_at_random(chosen, layer, kept_keys, count, rng)
+    return _top_up_at_random(chosen, layer, keep, count, rng)
 
 
-def sampled_gradient_growth(layer, kept_keys, count, rng, signal, candidates_per_growth=10):
+def sampled_gradient_growth(layer, keep, count, rng, signal, candidates_per_growth=10):
     """RigL over a random sample of ``candidates_per_growth * count`` free positions.
 
     The gradient is evaluated at the sampled positions only (one sampled product, as
@@ -122,13 +121,13 @@ def sampled_gradient_growth(layer, kept_keys, count, rng, signal, candidates_per
     t = layer.topology
     n_free = t.n_in * t.n_out - t.nnz
     n_candidates = min(n_free, candidates_per_growth * count)
-    keys = sample_free_positions(t.n_in, t.n_out, n_candidates, rng, t.keys())
+    keys = sample_free_positions(t, n_candidates, rng)
     sample = Topology.from_keys(keys, t.n_in, t.n_out)
     grad = np.empty(keys.shape[0], dtype=x.dtype)
     sddmm(sample.indptr, sample.indices, x, delta, grad)
     scores = np.abs(grad)
     _, best = _top(scores[scores > 0], keys[scores > 0], count)
-    return _top_up_at_random(np.sort(best), layer, kept_keys, count, rng)
+    return _top_up_at_random(np.sort(best), layer, keep, count, rng)
 
 
 #: Growth rules by the name the estimator's ``growth`` parameter uses.

@@ -28,6 +28,7 @@ __all__ = [
     "momentum_update",
     "sddmm_momentum_update",
     "backward_momentum_update",
+    "carry",
     "warm_up",
 ]
 
@@ -199,6 +200,23 @@ def backward_momentum_update(
                 row[b] += w * src[b]
             grad = _dot(xi, src)
             _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay)
+
+
+@cached_njit()
+def carry(source, values, added, out):
+    """Values of a rewired layer: ``out[p] = values[source[p]]``, or the next of
+    ``added`` where ``source[p]`` is -1.
+
+    Kept connections keep their canonical order, so ``values`` is read in one forward
+    sweep, without the masks and gathered index copies of fancy indexing.
+    """
+    a = 0
+    for p in range(source.shape[0]):
+        if source[p] >= 0:
+            out[p] = values[source[p]]
+        else:
+            out[p] = added[a]
+            a += 1
 
 
 def warm_up(dtype=np.float32):

@@ -12,6 +12,7 @@ import numpy as np
 
 from ._kernels import (
     backward_momentum_update,
+    carry,
     sddmm,
     sddmm_momentum_update,
     spmm,
@@ -102,13 +103,17 @@ class SparseLayer:
         Weights and momentum follow their connection; added connections (``source ==
         -1``) take ``new_weights`` in order and start with zero momentum.
         """
-        carried = source >= 0
-        weights = np.empty(source.shape[0], dtype=self.weights.dtype)
-        weights[carried] = self.weights[source[carried]]
-        weights[~carried] = new_weights
-        velocity = np.zeros_like(weights)
-        velocity[carried] = self.velocity[source[carried]]
-        self.topology, self.weights, self.velocity = topology, weights, velocity
+        dtype = self.weights.dtype
+        weights = np.empty(source.shape[0], dtype=dtype)
+        carry(source, self.weights, new_weights.astype(dtype, copy=False), weights)
+        self.weights = weights  # the old weights go before the velocity is carried
+        velocity = np.empty_like(weights)
+        carry(source, self.velocity, np.zeros(new_weights.shape[0], dtype=dtype), velocity)
+        self.topology, self.velocity = topology, velocity
+        # Now that the old topology (and its transposed view) can go, build the new
+        # view: the peak holds one view, not two, and evolution pays for it rather
+        # than the next forward pass.
+        topology.transposed()
 
     def drop_neurons(self, keep_in, keep_out):
         """Remove input and output neurons; survivors keep weights and momentum."""

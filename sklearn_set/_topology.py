@@ -10,7 +10,9 @@ Positions are identified by their *key* ``i * n_out + j`` (int64), which orders
 connections exactly as CSR does.
 """
 
+import numba
 import numpy as np
+from numba import prange
 
 from ._jit import cached_njit
 
@@ -32,20 +34,39 @@ def _csr_from_keys(keys, n_out, indptr, indices):
         indptr[i + 1] += indptr[i]
 
 
-@cached_njit()
-def _transpose(indptr, indices, t_indptr, t_indices, t_order):
-    """Counting sort of the connections by output neuron, O(nnz + n_out)."""
-    for p in range(indices.shape[0]):
-        t_indptr[indices[p] + 1] += 1
-    for j in range(t_indptr.shape[0] - 1):
-        t_indptr[j + 1] += t_indptr[j]
-    cursor = t_indptr[:-1].copy()
-    for i in range(indptr.shape[0] - 1):
-        for p in range(indptr[i], indptr[i + 1]):
-            q = cursor[indices[p]]
-            t_indices[q] = i
-            t_order[q] = p
-            cursor[indices[p]] = q + 1
+@cached_njit(parallel=True)
+def _transpose(indptr, indices, n_chunks, t_indptr, t_indices, t_order):
+    """Counting sort of the connections by output neuron, O(nnz + threads * n_out).
+
+    The rows are cut into ``n_chunks`` contiguous chunks, one per thread. Each chunk counts its
+    connections per output neuron, a prefix sum over (output neuron, chunk) gives
+    every chunk its own write cursors, and the chunks scatter in parallel. Within an
+    output neuron, chunk order is row order, so the result is the sequential one.
+    """
+    n_in = indptr.shape[0] - 1
+    n_out = t_indptr.shape[0] - 1
+    bounds = np.searchsorted(indptr, np.linspace(0, indices.shape[0], n_chunks + 1))
+    bounds[0], bounds[-1] = 0, n_in
+    cursors = np.zeros((n_chunks, n_out), dtype=np.int64)
+    for c in prange(n_chunks):
+        for p in range(indptr[bounds[c]], indptr[bounds[c + 1]]):
+            cursors[c, indices[p]] += 1
+    total = 0
+    for j in range(n_out):
+        t_indptr[j] = total
+        for c in range(n_chunks):
+            count = cursors[c, j]
+            cursors[c, j] = total
+            total += count
+    t_indptr[n_out] = total
+    for c in prange(n_chunks):
+        cursor = cursors[c]
+        for i in range(bounds[c], bounds[c + 1]):
+            for p in range(indptr[i], indptr[i + 1]):
+                q = cursor[indices[p]]
+                t_indices[q] = i
+                t_order[q] = p
+                cursor[indices[p]] = q + 1
 
 
 @cached_njit()
@@ -89,36 +110,39 @@ def _check_csr(n_in, n_out, indptr, indices):
         raise ValueError("Topology indices must be strictly increasing within each row.")
 
 
-@cached_njit()
-def _merge_rows(indptr, indices, keep, added_rows, added_columns, out_indptr, out_indices,
-                out_source):
-    """Row by row, merge the kept connections with the added ones into a new CSR.
+@cached_njit(parallel=True)
+def _merge_rows(indptr, indices, keep, added_keys, added_indptr, n_out, out_indptr,
+                out_indices, out_source):
+    """Row by row and in parallel, merge the kept connections with the added ones.
 
-    ``added_rows``/``added_columns`` are sorted by key; ``out_source`` gets the old
-    position of each kept connection and -1 for added ones. One pass, no int64 keys of
+    ``added_keys`` are sorted, and row ``i``'s are ``added_keys[added_indptr[i]:
+    added_indptr[i + 1]]``. ``out_source`` gets the old position of each kept
+    connection and -1 for added ones. Two passes (count, then fill), no int64 keys of
     the whole layer.
     """
-    q = 0
-    a = 0
-    for i in range(indptr.shape[0] - 1):
-        p = indptr[i]
-        end = indptr[i + 1]
-        while True:
+    n_in = indptr.shape[0] - 1
+    for i in prange(n_in):
+        kept = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            kept += keep[p]
+        out_indptr[i + 1] = kept + added_indptr[i + 1] - added_indptr[i]
+    for i in range(n_in):
+        out_indptr[i + 1] += out_indptr[i]
+    for i in prange(n_in):
+        p, end = indptr[i], indptr[i + 1]
+        a, added_end = added_indptr[i], added_indptr[i + 1]
+        first_key = i * n_out
+        for q in range(out_indptr[i], out_indptr[i + 1]):
             while p < end and not keep[p]:
                 p += 1
-            take_added = a < added_rows.shape[0] and added_rows[a] == i
-            if p < end and (not take_added or indices[p] < added_columns[a]):
+            if a == added_end or (p < end and indices[p] < added_keys[a] - first_key):
                 out_indices[q] = indices[p]
                 out_source[q] = p
                 p += 1
-            elif take_added:
-                out_indices[q] = added_columns[a]
+            else:
+                out_indices[q] = added_keys[a] - first_key
                 out_source[q] = -1
                 a += 1
-            else:
-                break
-            q += 1
-        out_indptr[i + 1] = q
 
 
 class Topology:
@@ -130,21 +154,45 @@ class Topology:
     needs. ``t_order[q]`` is the canonical position of the ``q``-th connection in the
     transposed order. At 4-byte indices the structure costs 12 bytes per connection.
 
+    The transposed view is built on first use, so that a rewired layer can let go of
+    its old topology before paying for the new one's view (see
+    :meth:`SparseLayer.rewire`).
+
     Build one with :meth:`from_keys` or :func:`erdos_renyi`.
     """
 
-    __slots__ = ("n_in", "n_out", "indptr", "indices", "t_indptr", "t_indices", "t_order")
+    __slots__ = ("n_in", "n_out", "indptr", "indices", "_transposed")
 
     def __init__(self, n_in, n_out, indptr, indices):
         self.n_in = int(n_in)
         self.n_out = int(n_out)
         self.indptr = indptr
         self.indices = indices
-        nnz = indices.shape[0]
-        self.t_indptr = np.zeros(self.n_out + 1, dtype=INDPTR_DTYPE)
-        self.t_indices = np.empty(nnz, dtype=INDEX_DTYPE)
-        self.t_order = np.empty(nnz, dtype=INDEX_DTYPE)
-        _transpose(indptr, indices, self.t_indptr, self.t_indices, self.t_order)
+        self._transposed = None
+
+    def transposed(self):
+        """``(t_indptr, t_indices, t_order)``, built once, O(nnz + n_out)."""
+        if self._transposed is None:
+            nnz = self.indices.shape[0]
+            t_indptr = np.zeros(self.n_out + 1, dtype=INDPTR_DTYPE)
+            t_indices = np.empty(nnz, dtype=INDEX_DTYPE)
+            t_order = np.empty(nnz, dtype=INDEX_DTYPE)
+            n_chunks = max(1, min(numba.get_num_threads(), self.n_in))
+            _transpose(self.indptr, self.indices, n_chunks, t_indptr, t_indices, t_order)
+            self._transposed = (t_indptr, t_indices, t_order)
+        return self._transposed
+
+    @property
+    def t_indptr(self):
+        return self.transposed()[0]
+
+    @property
+    def t_indices(self):
+        return self.transposed()[1]
+
+    @property
+    def t_order(self):
+        return self.transposed()[2]
 
     @classmethod
     def from_keys(cls, keys, n_in, n_out):
@@ -157,6 +205,12 @@ class Topology:
         indices = np.empty(keys.shape[0], dtype=INDEX_DTYPE)
         _csr_from_keys(keys, n_out, indptr, indices)
         return cls(n_in, n_out, indptr, indices)
+
+    @classmethod
+    def empty(cls, n_in, n_out):
+        """A layer of shape ``(n_in, n_out)`` with no connections."""
+        return cls(n_in, n_out, np.zeros(n_in + 1, dtype=INDPTR_DTYPE),
+                   np.empty(0, dtype=INDEX_DTYPE))
 
     @property
     def shape(self):
@@ -190,15 +244,16 @@ class Topology:
         Returns
         -------
         topology : Topology
-        source : ndarray of int64, shape (new nnz,)
+        source : ndarray of int32, shape (new nnz,)
             Canonical position in ``self`` of each new connection, -1 where added.
         """
-        added_rows, added_columns = np.divmod(added_keys, self.n_out)
         n_new = int(np.count_nonzero(keep)) + added_keys.shape[0]
+        row_starts = np.arange(self.n_in + 1, dtype=np.int64) * self.n_out
+        added_indptr = np.searchsorted(added_keys, row_starts)
         indptr = np.zeros(self.n_in + 1, dtype=INDPTR_DTYPE)
         indices = np.empty(n_new, dtype=INDEX_DTYPE)
-        source = np.empty(n_new, dtype=np.int64)
-        _merge_rows(self.indptr, self.indices, keep, added_rows, added_columns.astype(INDEX_DTYPE),
+        source = np.empty(n_new, dtype=INDEX_DTYPE)
+        _merge_rows(self.indptr, self.indices, keep, added_keys, added_indptr, self.n_out,
                     indptr, indices, source)
         return Topology(self.n_in, self.n_out, indptr, indices), source
 
@@ -215,7 +270,7 @@ class Topology:
         topology : Topology
             Of shape ``(keep_in.sum(), keep_out.sum())``; survivors are renumbered in
             their old order.
-        source : ndarray of int64
+        source : ndarray of int32
             Canonical position in ``self`` of each surviving connection.
         """
         rows = self.rows()
@@ -225,7 +280,8 @@ class Topology:
         n_in, n_out = int(keep_in.sum()), int(keep_out.sum())
         # renumbering is monotone, so the keys stay sorted
         keys = new_row[rows[source]] * n_out + new_col[self.indices[source]]
-        return Topology.from_keys(keys.astype(np.int64, copy=False), n_in, n_out), source
+        return (Topology.from_keys(keys.astype(np.int64, copy=False), n_in, n_out),
+                source.astype(INDEX_DTYPE))
 
     def __getstate__(self):
         # The transposed view is derived: persist only the canonical CSR. A dict, so
@@ -263,22 +319,8 @@ def erdos_renyi(n_in, n_out, epsilon, rng):
     """
     density = erdos_renyi_density(n_in, n_out, epsilon)
     nnz = max(1, int(round(density * n_in * n_out)))
-    empty = np.empty(0, dtype=np.int64)
-    return Topology.from_keys(sample_free_positions(n_in, n_out, nnz, rng, empty), n_in, n_out)
-
-
-def _sorted_unique(keys):
-    """Sort ``keys`` in place and return its distinct values.
-
-    Much faster than ``np.unique`` on large int64 arrays in recent numpy releases.
-    """
-    keys.sort()
-    if keys.shape[0] == 0:
-        return keys
-    distinct = np.empty(keys.shape[0], dtype=bool)
-    distinct[0] = True
-    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
-    return keys[distinct]
+    return Topology.from_keys(sample_free_positions(Topology.empty(n_in, n_out), nnz, rng),
+                              n_in, n_out)
 
 
 def _isin_sorted(sorted_keys, candidates):
@@ -290,39 +332,81 @@ def _isin_sorted(sorted_keys, candidates):
     return sorted_keys[pos] == candidates
 
 
-def sample_free_positions(n_in, n_out, count, rng, occupied):
-    """Draw ``count`` distinct positions uniformly among those not in ``occupied``.
+@cached_njit(parallel=True)
+def _accept_free(indptr, indices, keep, draw_indptr, columns, n_out, out_keys):
+    """Keys of the distinct drawn positions that hold no kept connection; returns how many.
 
-    Memory is O(count + len(occupied)): when free positions are plentiful, candidates
-    are drawn with replacement and collisions rejected (each round accepts at least
-    three quarters); when the layer is nearly full, ``n_in * n_out`` is itself
-    O(count + len(occupied)) and the free positions are enumerated.
+    Row ``i`` drew ``columns[draw_indptr[i]:draw_indptr[i + 1]]``. In parallel over
+    rows, each row's draws are sorted and merged against the row's connections, and
+    the accepted ones compacted in place; a second pass writes their keys. The result
+    comes out sorted by key with no global sort and no key of an existing connection.
+    """
+    n_in = indptr.shape[0] - 1
+    n_accepted = np.zeros(n_in + 1, dtype=np.int64)
+    for i in prange(n_in):
+        start, end = draw_indptr[i], draw_indptr[i + 1]
+        columns[start:end].sort()
+        p, write, previous = indptr[i], start, -1
+        for s in range(start, end):
+            column = columns[s]
+            if column == previous:
+                continue
+            previous = column
+            while p < indptr[i + 1] and indices[p] < column:
+                p += 1
+            if p < indptr[i + 1] and indices[p] == column and keep[p]:
+                continue
+            columns[write] = column
+            write += 1
+        n_accepted[i + 1] = write - start
+    for i in range(n_in):
+        n_accepted[i + 1] += n_accepted[i]
+    for i in prange(n_in):
+        first_key = i * n_out
+        for s in range(n_accepted[i + 1] - n_accepted[i]):
+            out_keys[n_accepted[i] + s] = first_key + columns[draw_indptr[i] + s]
+    return n_accepted[n_in]
+
+
+def sample_free_positions(occupied, count, rng, keep=None):
+    """Draw ``count`` distinct positions uniformly among those free in ``occupied``.
+
+    Free means holding no connection of ``occupied`` for which ``keep`` is True.
+    Memory is O(count + n_in) beyond the topology: when free positions are plentiful,
+    each round draws as many positions as are still missing, with replacement, and
+    keeps the distinct free ones (at least three quarters). Every round's accepted
+    set is uniform given its size, so their union is a uniform ``count``-subset of
+    the free positions. When the layer is nearly full, ``n_in * n_out`` is itself
+    O(count + nnz) and the free positions are enumerated.
 
     Parameters
     ----------
-    n_in, n_out : int
+    occupied : Topology
+        Gives the shape and the connections that may be occupied.
     count : int
     rng : numpy.random.Generator
-    occupied : ndarray of int64
-        Sorted keys that must not be drawn.
+    keep : ndarray of bool, shape (occupied.nnz,), optional
+        Which connections of ``occupied`` count as taken; all of them by default.
 
     Returns
     -------
     keys : ndarray of int64
-        Sorted keys of the drawn positions.
+        Sorted keys ``i * n_out + j`` of the drawn positions.
     """
+    n_in, n_out = occupied.shape
+    keep = np.ones(occupied.nnz, dtype=bool) if keep is None else keep
+    n_taken = int(np.count_nonzero(keep))
     total = n_in * n_out
-    n_free = total - occupied.shape[0]
-    if count > n_free:
+    if count > total - n_taken:
         raise ValueError(
-            f"Cannot place {count} connections: only {n_free} of the layer's "
+            f"Cannot place {count} connections: only {total - n_taken} of the layer's "
             f"{n_in} x {n_out} positions are free."
         )
     if count == 0:
         return np.empty(0, dtype=np.int64)
-    if total <= 4 * (count + occupied.shape[0]):
+    if total <= 4 * (count + n_taken):
         free = np.ones(total, dtype=bool)
-        free[occupied] = False
+        free[occupied.keys()[keep]] = False
         chosen = rng.choice(np.flatnonzero(free), size=count, replace=False)
         chosen.sort()
         return chosen.astype(np.int64, copy=False)
@@ -330,14 +414,14 @@ def sample_free_positions(n_in, n_out, count, rng, occupied):
     chosen = np.empty(0, dtype=np.int64)
     while chosen.shape[0] < count:
         need = count - chosen.shape[0]
-        draw = _sorted_unique(rng.integers(0, total, size=need + need // 8 + 16, dtype=np.int64))
-        draw = draw[~_isin_sorted(occupied, draw) & ~_isin_sorted(chosen, draw)]
-        if draw.shape[0] > need:
-            # the same draw as sorting rng.choice(draw, need, replace=False), without a sort
-            picked = np.zeros(draw.shape[0], dtype=bool)
-            picked[rng.choice(draw.shape[0], size=need, replace=False)] = True
-            draw = draw[picked]
-        chosen = _merge_disjoint(chosen, draw)
+        draw_indptr = np.zeros(n_in + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rng.integers(0, n_in, size=need), minlength=n_in),
+                  out=draw_indptr[1:])
+        columns = rng.integers(0, n_out, size=need, dtype=INDEX_DTYPE)
+        drawn = np.empty(need, dtype=np.int64)
+        drawn = drawn[:_accept_free(occupied.indptr, occupied.indices, keep, draw_indptr,
+                                    columns, n_out, drawn)]
+        chosen = _merge_disjoint(chosen, drawn[~_isin_sorted(chosen, drawn)])
     return chosen
 
 

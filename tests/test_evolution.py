@@ -74,15 +74,23 @@ def test_transpose_is_consistent_after_evolution(rng):
     assert_allclose(t.rows()[t.t_order], t.t_indices)
 
 
-@pytest.mark.parametrize("zeros", [0, 5, 400])
-def test_smallest_picks_exactly_count_with_ties_by_position(zeros):
-    from sklearn_set._evolution import _smallest
+def _keep_mask_reference(weights, zeta):
+    """SET's removal by stable sort: the closest to zero of each sign, ties by position."""
+    keep = np.ones(weights.shape[0], dtype=bool)
+    negative = weights < 0
+    for side in (np.flatnonzero(negative), np.flatnonzero(~negative)):
+        order = np.argsort(np.abs(weights[side]), kind="stable")
+        keep[side[order[:int(zeta * side.shape[0])]]] = False
+    return keep
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("zeros", [0, 5, 400])
+def test_keep_mask_breaks_ties_by_position_and_takes_zeros_first(zeros, dtype):
     rng = np.random.default_rng(zeros)
-    values = np.round(rng.random(1000), 2).astype(np.float32)  # many ties
-    values[rng.choice(1000, zeros, replace=False)] = 0.0
-    for count in (0, 1, 3, 250, 999, 1000):
-        chosen = _smallest(values, count)
-        reference = np.zeros(1000, dtype=bool)
-        reference[np.argsort(values, kind="stable")[:count]] = True
-        np.testing.assert_array_equal(chosen, reference)
+    values = np.round(rng.standard_normal(1000), 1).astype(dtype)  # many ties
+    values[rng.choice(1000, zeros, replace=False)] = rng.choice([0.0, -0.0], zeros)
+    values[:3] = [np.finfo(dtype).tiny / 4, -np.finfo(dtype).max, np.inf]  # subnormal, extremes
+    for zeta in (0.0, 0.001, 0.3, 0.5, 0.999):
+        np.testing.assert_array_equal(set_keep_mask(values, zeta),
+                                      _keep_mask_reference(values, zeta))

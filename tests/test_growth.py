@@ -1,9 +1,5 @@
 """Gradient growth (RigL) without a dense gradient, and the evolution schedules."""
 
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -14,6 +10,8 @@ from sklearn_set._evolution import evolve_set, zeta_at
 from sklearn_set._growth import sampled_gradient_growth, top_gradient_positions
 from sklearn_set._network import SparseMLP
 from sklearn_set._topology import erdos_renyi
+
+from .conftest import peak_memory_of
 
 
 def _dense_top(x, delta, topology, count):
@@ -72,7 +70,7 @@ def test_sampled_gradient_growth_keeps_the_count_and_prefers_large_gradients():
     signal = network.backward_signals(x, y)[0]
     layer = network.layers[0]
     kept = layer.topology.keys()
-    grown = sampled_gradient_growth(layer, kept, 100, rng, signal)
+    grown = sampled_gradient_growth(layer, np.ones(kept.shape[0], dtype=bool), 100, rng, signal)
     assert grown.shape == (100,) and not np.isin(grown, kept).any()
     scores = np.abs(signal[0] @ signal[1].T).ravel()
     free = np.setdiff1d(np.arange(80 * 60), kept)
@@ -80,32 +78,27 @@ def test_sampled_gradient_growth_keeps_the_count_and_prefers_large_gradients():
     assert scores[grown].mean() > 1.5 * scores[free].mean()
 
 
-MEMORY_SCRIPT = textwrap.dedent(
-    """
-    import resource
-    import numpy as np
-    from sklearn_set._growth import top_gradient_positions
-    from sklearn_set._topology import erdos_renyi
+GROWTH_WORK = """
+from sklearn_set._growth import top_gradient_positions
+from sklearn_set._topology import erdos_renyi
 
+def work(n, batch):
     rng = np.random.default_rng(0)
-    n, batch = 100_000, 4
     topology = erdos_renyi(n, n, 20.0, rng)
     x = rng.standard_normal((n, batch)).astype(np.float32)
     delta = rng.standard_normal((n, batch)).astype(np.float32)
     keys = top_gradient_positions(x, delta, topology, int(0.3 * topology.nnz))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(topology.nnz, keys.shape[0], peak_mb)
-    """
-)
+    return f"{topology.nnz} {keys.shape[0]}"
+"""
 
 
 def test_gradient_growth_on_a_100k_by_100k_layer_stays_under_1gb():
-    result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True,
-                            text=True, check=True)
-    nnz, grown, peak_mb = result.stdout.split()
-    assert int(nnz) == 4_000_000 and int(grown) == 1_200_000
+    result, peak_mb = peak_memory_of(GROWTH_WORK, small=dict(n=100, batch=4),
+                                     large=dict(n=100_000, batch=4))
+    nnz, grown = map(int, result.split())
+    assert nnz == 4_000_000 and grown == 1_200_000
     dense_gb = 100_000 * 100_000 * 4 / 1e9  # what a dense gradient would take: 40 GB
-    assert float(peak_mb) < 1024, f"peak RSS {peak_mb} MB (dense gradient: {dense_gb:.0f} GB)"
+    assert peak_mb < 1024, f"peak {peak_mb:.0f} MiB above the baseline (dense gradient: {dense_gb:.0f} GB)"
 
 
 # -- schedules and the estimator ------------------------------------------------------

@@ -46,35 +46,56 @@ def test_transposed_view_lists_the_same_connections(rng):
     assert np.array_equal(np.sort(canonical), np.arange(topology.nnz))
 
 
+def _occupied(keys, n_in, n_out):
+    return Topology.from_keys(np.asarray(keys, dtype=np.int64), n_in, n_out)
+
+
 def test_sample_free_positions_avoids_occupied(rng):
-    occupied = np.sort(rng.choice(10_000, 3000, replace=False)).astype(np.int64)
-    drawn = sample_free_positions(100, 100, 2000, rng, occupied)
+    occupied = np.sort(rng.choice(10_000, 3000, replace=False))
+    drawn = sample_free_positions(_occupied(occupied, 100, 100), 2000, rng)
     assert drawn.shape == (2000,)
     assert np.all(np.diff(drawn) > 0)
     assert not np.isin(drawn, occupied).any()
 
 
+def test_sample_free_positions_only_avoids_kept_connections(rng):
+    topology = random_topology(rng, 200, 300, 3000)
+    keep = rng.random(3000) < 0.5
+    drawn = sample_free_positions(topology, 5000, rng, keep)
+    assert np.all(np.diff(drawn) > 0)
+    keys = topology.keys()
+    assert not np.isin(drawn, keys[keep]).any()
+    # removed connections are free again: with 5000 of 60000 positions drawn, about
+    # 1 in 12 of the 1500 removed ones comes back
+    assert 50 < np.isin(keys[~keep], drawn).sum() < 200
+
+
 def test_sample_free_positions_fills_a_nearly_full_layer(rng):
-    occupied = np.sort(rng.choice(100, 95, replace=False)).astype(np.int64)
-    drawn = sample_free_positions(10, 10, 5, rng, occupied)
-    assert np.array_equal(np.union1d(drawn, occupied), np.arange(100))
+    occupied = _occupied(np.sort(rng.choice(100, 95, replace=False)), 10, 10)
+    drawn = sample_free_positions(occupied, 5, rng)
+    assert np.array_equal(np.union1d(drawn, occupied.keys()), np.arange(100))
     with pytest.raises(ValueError, match="only 5"):
-        sample_free_positions(10, 10, 6, rng, occupied)
+        sample_free_positions(occupied, 6, rng)
 
 
-def test_sample_free_positions_is_uniform(rng):
-    counts = np.zeros(50)
-    for _ in range(2000):
-        counts[sample_free_positions(5, 10, 5, rng, np.array([0, 1], dtype=np.int64))] += 1
+@pytest.mark.parametrize("n_in, n_out, count", [(5, 10, 5), (40, 50, 30)])
+def test_sample_free_positions_is_uniform(n_in, n_out, count, rng):
+    """Both branches: enumeration of a small layer, and drawing rounds in a large one."""
+    occupied = _occupied([0, 1], n_in, n_out)
+    n_free, trials = n_in * n_out - 2, 4000
+    counts = np.zeros(n_in * n_out)
+    for _ in range(trials):
+        counts[sample_free_positions(occupied, count, rng)] += 1
     assert counts[:2].sum() == 0
-    # each of the 48 free positions is drawn with probability 5/48
-    assert np.all(np.abs(counts[2:] / 2000 - 5 / 48) < 0.03)
+    # each free position is drawn with probability count / n_free; 5 sd of a binomial
+    p = count / n_free
+    assert np.all(np.abs(counts[2:] / trials - p) < 5 * np.sqrt(p * (1 - p) / trials))
 
 
 def test_rewire_reports_sources(rng):
     topology = random_topology(rng, 20, 20, 100)
     keep = rng.random(100) < 0.7
-    added = sample_free_positions(20, 20, 100 - keep.sum(), rng, topology.keys()[keep])
+    added = sample_free_positions(topology, 100 - keep.sum(), rng, keep)
     new, source = topology.rewire(keep, added)
     assert new.nnz == 100
     old_keys = topology.keys()
@@ -89,6 +110,6 @@ def test_pickle_round_trip_rebuilds_transpose(rng):
 
     topology = random_topology(rng, 30, 20, 150)
     clone = pickle.loads(pickle.dumps(topology))
-    for name in Topology.__slots__:
+    for name in ("n_in", "n_out", "indptr", "indices", "t_indptr", "t_indices", "t_order"):
         value = getattr(topology, name)
         assert np.array_equal(getattr(clone, name), value)
