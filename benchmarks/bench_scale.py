@@ -4,7 +4,8 @@ Builds ``SETMLPClassifier`` with ``--layers`` hidden layers of ``--hidden`` neur
 epsilon 20 on random data shaped like the lung microarray dataset (3312 features, 200
 samples, 5 classes), then times one epoch of training with its SET evolution
 (``partial_fit``) and one evaluation pass (``predict`` on the 200 samples). Prints
-neurons, connections, seconds and peak resident memory per connection.
+neurons, connections, seconds, and the peak resident memory per connection of the
+epoch and of the evaluation apart.
 
     python benchmarks/bench_scale.py                       # 3 x 350 000 hidden
     python benchmarks/bench_scale.py --hidden 3500000      # the 10M-neuron stretch goal
@@ -26,7 +27,16 @@ def rss_bytes():
 
 
 def peak_rss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's high-water mark; ``ru_maxrss`` would include a parent's size,
+    since it survives ``exec``."""
+    with open("/proc/self/status") as status:
+        return 1024 * int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+
+
+def reset_peak_rss():
+    """Start a new high-water mark (Linux 4.0 and later)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
 
 
 def main():
@@ -59,13 +69,16 @@ def main():
     clf.partial_fit(X, y)
     epoch = time.perf_counter() - start
     record = clf.history_[-1]
+    peak_epoch = peak_rss_bytes()
+    reset_peak_rss()
     start = time.perf_counter()
     accuracy = clf.score(X, y)
     evaluation = time.perf_counter() - start
+    peak_evaluation = peak_rss_bytes()
 
     connections = clf.network_.nnz
     neurons = sum(clf.hidden_layer_sizes_)
-    peak = peak_rss_bytes()
+    # a batch's inputs, activations and gradients, 4 bytes each
     activations = 3 * args.batch_size * (args.features + neurons + args.classes) * 4
     print(f"hidden neurons          {neurons:,} ({args.layers} x {args.hidden:,})")
     print(f"connections             {connections:,}")
@@ -75,9 +88,13 @@ def main():
     print(f"epoch: evolution        {record['seconds_evolve']:.1f} s")
     print(f"evaluation (predict)    {evaluation:.1f} s (training accuracy {accuracy:.3f})")
     print(f"epoch + evaluation      {epoch + evaluation:.1f} s")
-    print(f"peak RSS                {peak / 2**30:.2f} GiB; above the start "
-          f"{(peak - baseline) / 2**30:.2f} GiB = {(peak - baseline) / connections:.1f} B/connection "
-          f"({(peak - baseline - activations) / connections:.1f} without batch activations)")
+    print(f"peak RSS, epoch         {peak_epoch / 2**30:.2f} GiB; above the start "
+          f"{(peak_epoch - baseline) / 2**30:.2f} GiB = "
+          f"{(peak_epoch - baseline) / connections:.1f} B/connection "
+          f"({(peak_epoch - baseline - activations) / connections:.1f} without batch activations)")
+    print(f"peak RSS, evaluation    {peak_evaluation / 2**30:.2f} GiB; above the start "
+          f"{(peak_evaluation - baseline) / connections:.1f} B/connection "
+          f"(activations of {min(args.samples, 2048)} samples at once)")
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # count live memory, not the allocator's cache
     print(f"steady RSS after epoch  {(rss_bytes() - baseline) / connections:.1f} B/connection "
           "above the start (after malloc_trim)")

@@ -10,7 +10,9 @@ there is no Python loop over connections or neurons.
 * :func:`is_due` and :func:`zeta_at`: schedules, plain functions of the step.
 """
 
+import numba
 import numpy as np
+from numba import prange
 
 from ._growth import random_growth
 from ._jit import cached_njit
@@ -36,53 +38,75 @@ PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 _RADIX_BITS = 16
 
 
-@cached_njit()
-def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, keep):
-    """Clear ``keep`` at the ``zeta`` fraction of each sign's weights closest to zero.
+@cached_njit(parallel=True)
+def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep):
+    """Set ``keep`` False at the ``zeta`` fraction of each sign's weights closest to
+    zero, True elsewhere.
 
     An exact radix selection: for finite floats, the bit pattern without the sign bit
     orders magnitudes as integers, so each pass histograms the next 16 bits of the
     magnitudes that share the prefix found so far. Three passes over the weights for
-    float32 (five for float64), no sort, no copy. Ties go by position.
+    float32 (five for float64), each split into ``n_chunks`` parallel chunks with
+    their own histograms; no sort, no copy. Ties go by position: a last pass gives
+    each chunk its quota of the weights equal to the threshold, in chunk order.
 
     ``bits`` is ``weights`` viewed as signed integers of the same width;
     ``magnitude_bits`` is 31 or 63.
     """
     n = weights.shape[0]
+    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     magnitude_mask = (np.int64(1) << magnitude_bits) - 1
-    n_negative = 0
-    for p in range(n):
-        if weights[p] < 0:
-            n_negative += 1
     # side 0: negative weights; side 1: the others (-0.0 included), as in weights < 0
-    remaining = np.array([int(zeta * n_negative), int(zeta * (n - n_negative))], np.int64)
-    threshold = np.zeros(2, np.int64)
+    remaining = np.full(2, -1, np.int64)  # weights still to remove, once counted
+    threshold = np.zeros(2, np.int64)  # magnitude prefix of the last one removed
     shift = magnitude_bits
     while shift > 0:
         width = min(_RADIX_BITS, shift)
         shift -= width
-        histogram = np.zeros((2, 1 << width), np.int64)
-        for p in range(n):
-            side = 0 if weights[p] < 0 else 1
-            magnitude = np.int64(bits[p]) & magnitude_mask
-            if (magnitude >> (shift + width)) == threshold[side]:
-                histogram[side, (magnitude >> shift) & ((1 << width) - 1)] += 1
+        histogram = np.zeros((n_chunks, 2, 1 << width), np.int32)
+        for c in prange(n_chunks):
+            for p in range(bounds[c], bounds[c + 1]):
+                side = np.int64(weights[p] >= 0)
+                magnitude = np.int64(bits[p]) & magnitude_mask
+                # branch-free: weights are in random order, so a branch would mispredict
+                histogram[c, side, (magnitude >> shift) & ((1 << width) - 1)] += (
+                    (magnitude >> (shift + width)) == threshold[side])
         for side in range(2):
+            counts = np.zeros(1 << width, np.int64)
+            for c in range(n_chunks):
+                counts += histogram[c, side]
+            if remaining[side] < 0:  # the first pass sees every weight of the side
+                remaining[side] = int(zeta * counts.sum())
             digit = 0
-            while digit < (1 << width) - 1 and histogram[side, digit] < remaining[side]:
-                remaining[side] -= histogram[side, digit]
+            while digit < (1 << width) - 1 and counts[digit] < remaining[side]:
+                remaining[side] -= counts[digit]
                 digit += 1
             threshold[side] = (threshold[side] << width) | digit
-    # threshold: the magnitude of each side's last removed weight; remaining: how many
-    # weights of exactly that magnitude go (the first ones by position)
-    for p in range(n):
-        side = 0 if weights[p] < 0 else 1
-        magnitude = np.int64(bits[p]) & magnitude_mask
-        if magnitude < threshold[side]:
-            keep[p] = False
-        elif magnitude == threshold[side] and remaining[side] > 0:
-            keep[p] = False
-            remaining[side] -= 1
+    # remove everything below the threshold, and count the ties per chunk
+    ties = np.zeros((n_chunks, 2), np.int64)
+    for c in prange(n_chunks):
+        tied = np.zeros(2, np.int64)
+        for p in range(bounds[c], bounds[c + 1]):
+            side = np.int64(weights[p] >= 0)
+            magnitude = np.int64(bits[p]) & magnitude_mask
+            keep[p] = magnitude >= threshold[side]
+            tied[side] += magnitude == threshold[side]
+        ties[c] = tied
+    # the first ties by position go: earlier chunks fill their quota first
+    for c in range(n_chunks):
+        for side in range(2):
+            quota = min(ties[c, side], remaining[side])
+            remaining[side] -= quota
+            ties[c, side] = quota
+    for c in prange(n_chunks):
+        quota = ties[c].copy()
+        p = bounds[c]
+        while p < bounds[c + 1] and quota[0] + quota[1] > 0:
+            side = 0 if weights[p] < 0 else 1
+            if quota[side] > 0 and (np.int64(bits[p]) & magnitude_mask) == threshold[side]:
+                keep[p] = False
+                quota[side] -= 1
+            p += 1
 
 
 def set_keep_mask(weights, zeta):
@@ -107,7 +131,9 @@ def set_keep_mask(weights, zeta):
     weights = np.ascontiguousarray(weights)
     bits = weights.view(np.int32 if weights.dtype.itemsize == 4 else np.int64)
     keep = np.ones(weights.shape[0], dtype=bool)
-    _remove_smallest_by_sign(weights, bits, 8 * weights.dtype.itemsize - 1, float(zeta), keep)
+    n_chunks = max(1, min(numba.get_num_threads(), weights.shape[0] // 65536))
+    _remove_smallest_by_sign(weights, bits, 8 * weights.dtype.itemsize - 1, float(zeta),
+                             n_chunks, keep)
     return keep
 
 
