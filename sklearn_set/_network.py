@@ -30,8 +30,11 @@ REGROW_INITS = ("zero", "init")
 #: Magnitude of All-ReLU's negative slope (Curci, Mocanu and Pechenizkiy, 2021).
 ALLRELU_SLOPE = 0.6
 
-#: Samples per forward pass at prediction time; bounds the activation memory.
+#: At prediction time, the most samples per forward pass, and the most activations
+#: one layer may hold for a pass (64 MiB in float32): wide layers get smaller chunks,
+#: so that evaluating a million-neuron network costs little beyond its connections.
 PREDICT_CHUNK = 2048
+PREDICT_ACTIVATIONS = 1 << 24
 
 
 def draw_weights(kind, size, fan_in, rng, dtype):
@@ -381,8 +384,9 @@ class SparseMLP:
     def predict_proba(self, X):
         """Class probabilities for ``X`` of shape (n_samples, n_features)."""
         proba = np.empty((X.shape[0], self.layers[-1].topology.n_out), dtype=self.dtype)
-        for start in range(0, X.shape[0], PREDICT_CHUNK):
-            chunk = X[start:start + PREDICT_CHUNK]
-            x = np.ascontiguousarray(chunk.T, dtype=self.dtype)
-            proba[start:start + PREDICT_CHUNK] = self.forward(x).proba.T
+        widest = max(layer.topology.n_out for layer in self.layers)
+        step = max(1, min(PREDICT_CHUNK, PREDICT_ACTIVATIONS // widest))
+        for start in range(0, X.shape[0], step):
+            x = np.ascontiguousarray(X[start:start + step].T, dtype=self.dtype)
+            proba[start:start + step] = self.forward(x).proba.T
         return proba

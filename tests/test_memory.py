@@ -1,5 +1,7 @@
 """Truly sparse: a layer far too large to hold densely trains in little memory."""
 
+from sklearn_set._memory import _BASELINE_BYTES, estimate_fit_bytes
+
 from .conftest import peak_memory_of
 
 WORK = """
@@ -28,3 +30,6 @@ def test_200k_by_200k_layer_trains_and_evolves_in_memory_linear_in_connections()
     # dense layer would need 4 * 200k * 200k bytes = 160 GB for its weights alone.
     bytes_per_connection = peak_mb * 2**20 / nnz
     assert bytes_per_connection < 48, f"peak {peak_mb:.0f} MiB = {bytes_per_connection:.1f} B/connection"
+    # the estimate that guards fit (beyond its fixed baseline) does not undercount
+    estimate = estimate_fit_bytes([200_000, 200_000, 2], 20.0, 8) - _BASELINE_BYTES
+    assert peak_mb * 2**20 < estimate, f"peak {peak_mb:.0f} MiB, estimate {estimate / 2**20:.0f} MiB"

@@ -71,6 +71,20 @@ def test_proba_rows_sum_to_one_and_predict_is_batch_independent(rng):
         assert np.array_equal(network.predict_proba(X[i:i + 1])[0], proba[i])
 
 
+def test_wide_layers_predict_in_smaller_chunks_with_the_same_result(rng, monkeypatch):
+    from sklearn_set import _network
+
+    network = SparseMLP.erdos_renyi((20, 30, 4), 5.0, rng)
+    X = rng.standard_normal((101, 20)).astype(np.float32)
+    proba = network.predict_proba(X)
+    calls = []
+    forward = network.forward
+    monkeypatch.setattr(network, "forward", lambda x: calls.append(x.shape[1]) or forward(x))
+    monkeypatch.setattr(_network, "PREDICT_ACTIVATIONS", 7 * 30)  # 7 samples of the widest
+    assert np.array_equal(network.predict_proba(X), proba)
+    assert calls == [7] * 14 + [3]
+
+
 def test_train_batch_decreases_loss(rng):
     network = SparseMLP.erdos_renyi((20, 30, 3), 5.0, rng)
     x = rng.standard_normal((20, 32)).astype(np.float32)
