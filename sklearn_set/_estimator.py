@@ -36,6 +36,7 @@ from ._growth import GROWTH_RULES
 from ._memory import check_fit_memory
 from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP
 from ._threads import kernel_threads
+from ._topology import erdos_renyi_density
 
 __all__ = ["SETMLPClassifier"]
 
@@ -445,8 +446,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=_DTYPE, reset=not self._continues())
         y = self._encode_targets(y)
-        random_state = check_random_state(self.random_state)
-        rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+        rng = self._new_rng()
         self._report_kernel_start_up()
 
         X_val = y_val = None
@@ -518,8 +518,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             )
         y = np.searchsorted(self.classes_, y)
         if first_call:
-            random_state = check_random_state(self.random_state)
-            self._rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+            self._rng = self._new_rng()
             self._report_kernel_start_up()
             self._initialize(X.shape, self._rng)
             self.validation_scores_ = None
@@ -553,6 +552,11 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self._explored = None
         self._record_exploration()
 
+    def _new_rng(self):
+        """The generator of a fit, seeded from ``random_state`` as scikit-learn does."""
+        random_state = check_random_state(self.random_state)
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+
     def _warn_dense_layers(self, layer_sizes):
         """Say which layers ``epsilon`` asks to be denser than fully connected.
 
@@ -561,11 +565,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         """
         if np.isinf(self.epsilon):
             return
-        capped = [
-            f"{n_in}x{n_out} (density {self.epsilon * (n_in + n_out) / (n_in * n_out):.2f})"
-            for n_in, n_out in zip(layer_sizes[:-2], layer_sizes[1:-1])
-            if self.epsilon * (n_in + n_out) > n_in * n_out
-        ]
+        densities = [(n_in, n_out, erdos_renyi_density(n_in, n_out, self.epsilon, capped=False))
+                     for n_in, n_out in zip(layer_sizes[:-2], layer_sizes[1:-1])]
+        capped = [f"{n_in}x{n_out} (density {density:.2f})"
+                  for n_in, n_out, density in densities if density > 1]
         if capped:
             warnings.warn(
                 f"epsilon={self.epsilon} gives a density above 1 for layers "

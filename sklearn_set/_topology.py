@@ -298,9 +298,13 @@ class Topology:
         return f"Topology(n_in={self.n_in}, n_out={self.n_out}, nnz={self.nnz})"
 
 
-def erdos_renyi_density(n_in, n_out, epsilon):
-    """Density of the Erdős–Rényi topology: ``epsilon * (n_in + n_out) / (n_in * n_out)``, capped at 1."""
-    return min(1.0, epsilon * (n_in + n_out) / (n_in * n_out))
+def erdos_renyi_density(n_in, n_out, epsilon, capped=True):
+    """Density of the Erdős–Rényi topology: ``epsilon * (n_in + n_out) / (n_in * n_out)``.
+
+    Capped at 1 unless ``capped`` is False (to tell how far ``epsilon`` overshoots).
+    """
+    density = epsilon * (n_in + n_out) / (n_in * n_out)
+    return min(1.0, density) if capped else density
 
 
 def erdos_renyi(n_in, n_out, epsilon, rng):
