@@ -293,19 +293,31 @@ class SparseMLP:
         cache.proba = logits
         return cache
 
-    def _backward(self, cache, delta):
-        """Yield ``(layer, layer_input, delta)`` from the last layer to the first.
+    def _backward(self, cache, delta, visit):
+        """Walk the layers from the last to the first with the chain rule.
 
-        The input gradient of a layer is computed *before* the consumer sees the
-        layer, so the consumer may update its weights in place.
+        ``visit(layer, layer_input, delta, needs_input_gradient)`` is called once per
+        layer and returns the gradient with respect to ``layer_input`` when asked
+        (every layer but the first), computed with the weights as they were before
+        the visit, so that a visit may update them in place.
         """
         for k in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[k]
-            grad_input = layer.input_gradient(delta) if k > 0 else None
-            yield layer, cache.inputs[k], delta
+            grad_input = visit(self.layers[k], cache.inputs[k], delta, k > 0)
             if k > 0:
                 delta = grad_input
                 delta *= cache.local_gradients[k - 1]
+
+    def _collect(self, cache, delta, record):
+        """A backward pass without updates: ``record(layer, layer_input, delta)`` of
+        every layer, first layer first."""
+        records = []
+
+        def visit(layer, layer_input, d, needs_input_gradient):
+            records.append(record(layer, layer_input, d))
+            return layer.input_gradient(d) if needs_input_gradient else None
+
+        self._backward(cache, delta, visit)
+        return records[::-1]
 
     def _output_delta(self, proba, y):
         """Softmax cross-entropy: mean loss and its gradient w.r.t. the logits."""
@@ -346,12 +358,9 @@ class SparseMLP:
             # before any update, so that the weights stay those of the last good step
             raise FloatingPointError(f"The training loss is {loss}.")
         decay = alpha / batch
-        for k in range(len(self.layers) - 1, -1, -1):
-            grad_input = self.layers[k].sgd_step(cache.inputs[k], delta, learning_rate,
-                                                 momentum, decay, input_gradient=k > 0)
-            if k > 0:
-                delta = grad_input
-                delta *= cache.local_gradients[k - 1]
+        self._backward(cache, delta, lambda layer, layer_input, d, needs_input_gradient:
+                       layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
+                                      input_gradient=needs_input_gradient))
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done
@@ -367,8 +376,8 @@ class SparseMLP:
         """
         cache = self.forward(x, keep_gradient=True)
         loss, delta = self._output_delta(cache.proba, y)
-        grads = [layer.gradient(xin, d) for layer, xin, d in self._backward(cache, delta)]
-        return loss, grads[::-1]
+        return loss, self._collect(cache, delta, lambda layer, layer_input, d:
+                                   layer.gradient(layer_input, d))
 
     def backward_signals(self, x, y):
         """Each layer's ``(input, delta)`` on a batch, without dropout or updates.
@@ -378,8 +387,7 @@ class SparseMLP:
         """
         cache = self.forward(x, keep_gradient=True)
         _, delta = self._output_delta(cache.proba, y)
-        signals = [(layer_input, d) for _, layer_input, d in self._backward(cache, delta)]
-        return signals[::-1]
+        return self._collect(cache, delta, lambda layer, layer_input, d: (layer_input, d))
 
     def predict_proba(self, X):
         """Class probabilities for ``X`` of shape (n_samples, n_features)."""
