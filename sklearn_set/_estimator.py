@@ -44,6 +44,11 @@ _DTYPE = np.float32
 _kernels_ready = False
 
 
+def _generator_from(random_state):
+    """A numpy Generator seeded by one draw of a ``RandomState``."""
+    return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+
+
 class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     """Multilayer perceptron with truly sparse, evolving connectivity (SET).
 
@@ -446,7 +451,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=_DTYPE, reset=not self._continues())
         y = self._encode_targets(y)
-        rng = self._new_rng()
+        random_state = check_random_state(self.random_state)
+        rng = _generator_from(random_state)
         self._report_kernel_start_up()
 
         X_val = y_val = None
@@ -518,7 +524,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             )
         y = np.searchsorted(self.classes_, y)
         if first_call:
-            self._rng = self._new_rng()
+            self._rng = _generator_from(check_random_state(self.random_state))
             self._report_kernel_start_up()
             self._initialize(X.shape, self._rng)
             self.validation_scores_ = None
@@ -551,11 +557,6 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self._batches_done = 0
         self._explored = None
         self._record_exploration()
-
-    def _new_rng(self):
-        """The generator of a fit, seeded from ``random_state`` as scikit-learn does."""
-        random_state = check_random_state(self.random_state)
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
 
     def _warn_dense_layers(self, layer_sizes):
         """Say which layers ``epsilon`` asks to be denser than fully connected.
