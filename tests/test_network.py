@@ -81,8 +81,13 @@ def test_wide_layers_predict_in_smaller_chunks_with_the_same_result(rng, monkeyp
     forward = network.forward
     monkeypatch.setattr(network, "forward", lambda x: calls.append(x.shape[1]) or forward(x))
     monkeypatch.setattr(_network, "PREDICT_ACTIVATIONS", 7 * 30)  # 7 samples of the widest
+    monkeypatch.setattr(_network, "PREDICT_MIN_CHUNK", 1)
     assert np.array_equal(network.predict_proba(X), proba)
     assert calls == [7] * 14 + [3]
+    calls.clear()
+    monkeypatch.setattr(_network, "PREDICT_MIN_CHUNK", 40)
+    assert np.array_equal(network.predict_proba(X), proba)
+    assert calls == [40, 40, 21]
 
 
 def test_train_batch_decreases_loss(rng):
