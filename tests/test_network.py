@@ -85,9 +85,9 @@ def test_wide_layers_predict_in_smaller_chunks_with_the_same_result(rng, monkeyp
     assert np.array_equal(network.predict_proba(X), proba)
     assert calls == [7] * 14 + [3]
     calls.clear()
-    monkeypatch.setattr(_network, "PREDICT_MIN_CHUNK", 40)
+    monkeypatch.setattr(_network, "PREDICT_MIN_CHUNK", 48)
     assert np.array_equal(network.predict_proba(X), proba)
-    assert calls == [40, 40, 21]
+    assert calls == [48, 48, 5]
 
 
 def test_train_batch_decreases_loss(rng):
