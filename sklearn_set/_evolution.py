@@ -38,6 +38,12 @@ PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 _RADIX_BITS = 16
 
 
+@cached_njit(inline="always")
+def _side(weight):
+    """0 for a negative weight, 1 otherwise (-0.0 included), as ``weight < 0`` splits."""
+    return np.int64(1) - np.int64(weight < 0)
+
+
 @cached_njit(parallel=True)
 def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep):
     """Set ``keep`` False at the ``zeta`` fraction of each sign's weights closest to
@@ -56,7 +62,6 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
     n = weights.shape[0]
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     magnitude_mask = (np.int64(1) << magnitude_bits) - 1
-    # side 0: negative weights; side 1: the others (-0.0 included), as in weights < 0
     remaining = np.full(2, -1, np.int64)  # weights still to remove, once counted
     threshold = np.zeros(2, np.int64)  # magnitude prefix of the last one removed
     shift = magnitude_bits
@@ -66,7 +71,7 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
         histogram = np.zeros((n_chunks, 2, 1 << width), np.int32)
         for c in prange(n_chunks):
             for p in range(bounds[c], bounds[c + 1]):
-                side = np.int64(weights[p] >= 0)
+                side = _side(weights[p])
                 magnitude = np.int64(bits[p]) & magnitude_mask
                 # branch-free: weights are in random order, so a branch would mispredict
                 histogram[c, side, (magnitude >> shift) & ((1 << width) - 1)] += (
@@ -87,7 +92,7 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
     for c in prange(n_chunks):
         tied = np.zeros(2, np.int64)
         for p in range(bounds[c], bounds[c + 1]):
-            side = np.int64(weights[p] >= 0)
+            side = _side(weights[p])
             magnitude = np.int64(bits[p]) & magnitude_mask
             keep[p] = magnitude >= threshold[side]
             tied[side] += magnitude == threshold[side]
@@ -102,7 +107,7 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
         quota = ties[c].copy()
         p = bounds[c]
         while p < bounds[c + 1] and quota[0] + quota[1] > 0:
-            side = 0 if weights[p] < 0 else 1
+            side = _side(weights[p])
             if quota[side] > 0 and (np.int64(bits[p]) & magnitude_mask) == threshold[side]:
                 keep[p] = False
                 quota[side] -= 1
