@@ -2,10 +2,11 @@
 
 Builds a network whose first layer is ``--n`` x ``--n`` at epsilon 20 (1M x 1M gives
 40M connections), trains one epoch on random data (``--samples`` samples, batch 32),
-then one SET step on that layer, and again; prints the second epoch and step with
-their ratio and the cost per connection.
+then one SET step on that layer, as fit alternates them, for ``--cycles`` cycles.
+The first cycle compiles and warms up; the others give the median epoch, step, ratio
+(with its range) and cost per connection.
 
-    python benchmarks/bench_evolution.py [--n 1000000] [--samples 200]
+    python benchmarks/bench_evolution.py [--n 1000000] [--samples 200] [--cycles 5]
 """
 
 import argparse
@@ -22,6 +23,7 @@ def main():
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--cycles", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     start = time.perf_counter()
@@ -44,18 +46,19 @@ def main():
         evolve_set(layer, 0.3, rng)
         return time.perf_counter() - start
 
-    # as in fit: epoch, evolution, epoch, evolution; the second pair is reported, so
-    # that regrown connections have trained once (a step straight after another would
-    # find them all at exactly zero, an unrealistic tie-heavy case)
-    first_epoch, first_step = train_epoch(), evolution_step()
-    epoch, evolution = train_epoch(), evolution_step()
+    # as in fit: epoch, evolution, epoch, evolution, ...; the first cycle is left out
+    # (compilation, and a step straight after the build would find no trained weight)
+    cycles = [(train_epoch(), evolution_step()) for _ in range(max(2, args.cycles))][1:]
+    epochs, steps = np.array(cycles).T
+    ratios = steps / epochs
     nnz = layer.topology.nnz
     print(f"layer {args.n:,} x {args.n:,}: {nnz:,} connections (built in {build:.1f} s)")
-    print(f"one epoch ({args.samples} samples, batch {args.batch_size}): {epoch:.2f} s "
-          f"(first {first_epoch:.2f} s)")
-    print(f"one SET step (zeta 0.3): {evolution:.2f} s, {1e9 * evolution / nnz:.0f} ns per "
-          f"connection (first {first_step:.2f} s)")
-    print(f"evolution / epoch: {evolution / epoch:.2f}")
+    print(f"median of {len(cycles)} cycles after the first, (min-max):")
+    print(f"  one epoch ({args.samples} samples, batch {args.batch_size}): "
+          f"{np.median(epochs):.2f} s ({epochs.min():.2f}-{epochs.max():.2f})")
+    print(f"  one SET step (zeta 0.3): {np.median(steps):.2f} s ({steps.min():.2f}-"
+          f"{steps.max():.2f}), {1e9 * np.median(steps) / nnz:.0f} ns per connection")
+    print(f"  evolution / epoch: {np.median(ratios):.3f} ({ratios.min():.3f}-{ratios.max():.3f})")
 
 
 if __name__ == "__main__":

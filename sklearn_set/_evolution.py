@@ -149,9 +149,8 @@ def _keep_and_grow(layer, keep, n_grow, rng, regrow_init, grow=random_growth, si
     zero momentum. ``grow`` is a rule of :mod:`._growth`; ``signal`` is what it needs.
     """
     added = grow(layer, keep, n_grow, rng, signal)
-    new_topology, source = layer.topology.rewire(keep, added)
     new_weights = draw_weights(regrow_init, n_grow, layer.fan_in, rng, layer.weights.dtype)
-    layer.rewire(new_topology, source, new_weights)
+    layer.rewire(keep, added, new_weights)
 
 
 def evolve_set(layer, zeta, rng, regrow_init="zero", grow=random_growth, signal=None):

@@ -3,6 +3,8 @@ import pytest
 
 from sklearn_set._topology import (
     Topology,
+    _merge_tail,
+    _transpose,
     erdos_renyi,
     erdos_renyi_density,
     sample_free_positions,
@@ -44,6 +46,36 @@ def test_transposed_view_lists_the_same_connections(rng):
     assert np.array_equal(topology.rows()[canonical], rows_t)
     assert np.array_equal(topology.indices[canonical], cols_t)
     assert np.array_equal(np.sort(canonical), np.arange(topology.nnz))
+
+
+@pytest.mark.parametrize("n_chunks", [1, 2, 5])
+@pytest.mark.parametrize("bucket_bits", [0, 1, 3, 16])
+def test_transpose_is_the_stable_sort_by_output_neuron(n_chunks, bucket_bits, rng):
+    # 37 outputs: the last bucket is partial for every bucket width; rows 0 and 5 and
+    # some columns are empty
+    topology = random_topology(rng, 50, 37, 400)
+    keys = topology.keys()
+    keys = keys[(keys // 37 != 0) & (keys // 37 != 5) & (keys % 37 % 11 != 4)]
+    topology = Topology.from_keys(keys, 50, 37)
+    t_indptr = np.empty(38, dtype=np.int64)
+    t_indices = np.empty(topology.nnz, dtype=np.int32)
+    t_order = np.empty(topology.nnz, dtype=np.int32)
+    _transpose(topology.indptr, topology.indices, n_chunks, bucket_bits, t_indptr, t_indices,
+               t_order)
+    expected_order = np.argsort(topology.indices, kind="stable")
+    assert np.array_equal(t_order, expected_order)
+    assert np.array_equal(t_indices, topology.rows()[expected_order])
+    assert np.array_equal(t_indptr, np.r_[0, np.cumsum(np.bincount(topology.indices,
+                                                                   minlength=37))])
+
+
+@pytest.mark.parametrize("n_old, n_new", [(0, 5), (5, 0), (40, 7), (7, 40), (1, 1)])
+def test_merge_tail_is_the_sorted_union(n_old, n_new, rng):
+    old = np.sort(rng.choice(100, n_old, replace=False))
+    new = np.sort(rng.choice(100, n_new, replace=False))  # may repeat keys of old
+    keys = np.concatenate([old, new, np.full(5, -7)]).astype(np.int64)
+    n = _merge_tail(keys, n_old, n_new)
+    assert np.array_equal(keys[:n], np.union1d(old, new))
 
 
 def _occupied(keys, n_in, n_out):
