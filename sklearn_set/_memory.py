@@ -14,11 +14,12 @@ __all__ = ["BYTES_PER_CONNECTION", "estimate_fit_bytes", "available_bytes", "che
 #: (4 + 4), the column index (4), and the transposed view's row index and order (4 + 4).
 BYTES_PER_CONNECTION = 20
 
-#: Extra bytes per connection of the largest layer while evolution rebuilds it: the
-#: keep mask (1), the new column indices and source map (4 + 4), a new value array
-#: before the old one goes (4), and the regrown positions' int64 keys and draws (up to
-#: 8 + 4 + 8 per regrown connection, at most all of them). The new transposed view is
-#: built after the old one is freed. Measured: 14 at zeta = 0.3 (tests/test_memory.py).
+#: Extra bytes per connection of the largest layer while evolution rebuilds it, a
+#: bound: the keep mask (1); the regrown positions' int64 keys, column draws and new
+#: weights (8 + 4 + 4 per regrown connection, at most all of them); the new column
+#: indices and source map (4 + 4), less the old transposed view (8) released before
+#: them; the bucket offsets of the new transposed view (2). Each new value array is
+#: allocated after an old one goes. Measured: 7 at zeta = 0.3 (tests/test_memory.py).
 _EVOLUTION_BYTES_PER_CONNECTION = 24
 
 #: The interpreter with numpy, scipy, scikit-learn and the compiled kernels.

@@ -42,6 +42,23 @@ def test_spmm_matches_scipy(topology, dtype, batch, rng):
     assert_allclose(out, ref.spmm(topology, weights, bias, x), **TOL[dtype])
 
 
+def test_spmm_sums_one_connection_after_another(rng):
+    # Taking connections four at a time must not reorder the forward pass's sum: it is
+    # what keeps a sample's prediction independent of the batch it comes in.
+    topology = random_topology(rng, 37, 23, 300)  # rows of 0 to 20+ connections
+    weights = rng.standard_normal(topology.nnz).astype(np.float32)
+    bias = rng.standard_normal(topology.n_out).astype(np.float32)
+    x = rng.standard_normal((topology.n_in, 16)).astype(np.float32)
+    out = np.empty((topology.n_out, 16), dtype=np.float32)
+    _kernels.spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias, x, out,
+                  np.empty_like(weights))
+    expected = np.repeat(bias[:, None], 16, axis=1)
+    for j in range(topology.n_out):
+        for q in range(topology.t_indptr[j], topology.t_indptr[j + 1]):
+            expected[j] = expected[j] + weights[topology.t_order[q]] * x[topology.t_indices[q]]
+    assert np.array_equal(out, expected)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batch", [1, 3, 16])
 def test_spmm_transposed_matches_scipy(topology, dtype, batch, rng):

@@ -26,7 +26,7 @@ def test_200k_by_200k_layer_trains_and_evolves_in_memory_linear_in_connections()
     nnz = int(nnz)
     assert nnz == 8_000_000 + 400_000  # 20 * (200k + 200k), plus the 200k x 2 output
     # weights, momentum and 3 indices take 20 bytes a connection between steps; the
-    # peak adds evolution's new topology and values (measured: about 35 bytes). A
+    # peak adds evolution's new topology and values (measured: 27 bytes). A
     # dense layer would need 4 * 200k * 200k bytes = 160 GB for its weights alone.
     bytes_per_connection = peak_mb * 2**20 / nnz
     assert bytes_per_connection < 48, f"peak {peak_mb:.0f} MiB = {bytes_per_connection:.1f} B/connection"
