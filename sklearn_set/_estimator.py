@@ -34,7 +34,7 @@ from ._evolution import (
 from ._export import to_mlpclassifier
 from ._growth import GROWTH_RULES
 from ._memory import check_fit_memory
-from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP
+from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP, samples_as_columns
 from ._threads import kernel_threads
 from ._topology import erdos_renyi_density
 
@@ -431,6 +431,11 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     def _continues(self):
         return self.warm_start and hasattr(self, "network_")
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified one batch at a time
+        return tags
+
     def _batch_size(self, n_samples, warn=True):
         if self.batch_size == "auto":
             return min(32, n_samples)
@@ -447,7 +452,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Dense training data; converted to float32.
         y : array-like of shape (n_samples,)
             Class labels.
@@ -460,7 +465,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             return self._fit(X, y)
 
     def _fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=_DTYPE, reset=not self._continues())
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_DTYPE,
+                             reset=not self._continues())
         y = self._encode_targets(y)
         random_state = check_random_state(self.random_state)
         rng = _generator_from(random_state)
@@ -498,7 +504,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             Required on the first call, ignored afterwards.
@@ -512,7 +518,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _partial_fit(self, X, y, classes):
         first_call = not hasattr(self, "network_")
-        X, y = validate_data(self, X, y, dtype=_DTYPE, reset=first_call)
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_DTYPE, reset=first_call)
         if first_call:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -608,7 +614,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             batch = order[first:first + batch_size]
             try:
                 loss, correct = network.train_batch(
-                    np.ascontiguousarray(X[batch].T), y[batch],
+                    samples_as_columns(X, batch, _DTYPE), y[batch],
                     learning_rate=self.learning_rate_init, momentum=self.momentum,
                     alpha=self.alpha, rng=rng, timer=timer,
                 )
@@ -626,7 +632,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                     start_evolve = time.perf_counter()
                     self._rewired += self._evolution_step(
                         rng, self._batches_done, self._batches_per_fit(n_samples),
-                        lambda: (np.ascontiguousarray(X[batch].T), y[batch]),
+                        lambda: (samples_as_columns(X, batch, _DTYPE), y[batch]),
                     )
                     self._seconds_evolve += time.perf_counter() - start_evolve
         self.n_iter_ += 1
@@ -688,7 +694,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 def random_batch():
                     rows = rng.choice(X.shape[0], self._batch_size(X.shape[0], warn=False),
                                       replace=False)
-                    return np.ascontiguousarray(X[rows].T), y[rows]
+                    return samples_as_columns(X, rows, _DTYPE), y[rows]
 
                 self._rewired += self._evolution_step(rng, record["epoch"], self.max_iter,
                                                       random_batch)
@@ -811,7 +817,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -819,7 +825,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=_DTYPE, reset=False)
+        X = validate_data(self, X, accept_sparse="csr", dtype=_DTYPE, reset=False)
         with kernel_threads():
             proba = self.network_.predict_proba(X).astype(np.float64)
         proba /= proba.sum(axis=1, keepdims=True)
@@ -834,7 +840,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------

@@ -9,6 +9,7 @@ time, and the evolve-and-prune rules replace a layer's topology between batches.
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._kernels import (
     backward_momentum_update,
@@ -20,7 +21,10 @@ from ._kernels import (
 )
 from ._topology import Topology, erdos_renyi
 
-__all__ = ["ACTIVATIONS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights"]
+__all__ = [
+    "ACTIVATIONS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights",
+    "samples_as_columns",
+]
 
 ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
 WEIGHT_INITS = ("he_uniform", "normal")
@@ -38,6 +42,24 @@ ALLRELU_SLOPE = 0.6
 PREDICT_CHUNK = 2048
 PREDICT_ACTIVATIONS = 1 << 25
 PREDICT_MIN_CHUNK = 64
+
+
+def samples_as_columns(X, rows, dtype):
+    """Samples ``X[rows]`` as a C-contiguous ``(n_features, n_rows)`` block.
+
+    The kernels' batch-innermost layout. A scipy.sparse ``X`` is densified one block
+    at a time, so that a wide sparse input is never held densely as a whole, and
+    straight into that layout: its nonzeros are scattered into zeros, with no dense
+    transpose (which took 6x longer for 64 samples of 200 000 features).
+    """
+    block = X[rows]
+    if not sp.issparse(block):
+        return np.ascontiguousarray(block.T, dtype=dtype)
+    block = sp.coo_array(block)
+    block.sum_duplicates()
+    columns = np.zeros((block.shape[1], block.shape[0]), dtype=dtype)
+    columns[block.col, block.row] = block.data
+    return columns
 
 
 def draw_weights(kind, size, fan_in, rng, dtype):
@@ -410,11 +432,12 @@ class SparseMLP:
     def predict_proba(self, X):
         """Class probabilities for ``X`` of shape (n_samples, n_features)."""
         proba = np.empty((X.shape[0], self.layers[-1].topology.n_out), dtype=self.dtype)
-        widest = max(layer.topology.n_out for layer in self.layers)
+        widest = max(self.layers[0].topology.n_in,
+                     *(layer.topology.n_out for layer in self.layers))
         step = max(PREDICT_MIN_CHUNK, min(PREDICT_CHUNK, PREDICT_ACTIVATIONS // widest))
         if step > 16:  # whole SIMD vectors along the batch: 47 samples take 1.6x 48's time
             step -= step % 16
         for start in range(0, X.shape[0], step):
-            x = np.ascontiguousarray(X[start:start + step].T, dtype=self.dtype)
+            x = samples_as_columns(X, slice(start, start + step), self.dtype)
             proba[start:start + step] = self.forward(x).proba.T
         return proba

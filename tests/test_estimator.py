@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -49,6 +50,49 @@ def test_fit_is_deterministic_under_random_state():
         assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
     third = _small(random_state=1).fit(X, y)
     assert first.loss_curve_ != third.loss_curve_
+
+
+@pytest.mark.parametrize("sparse_format, params", [
+    ("csr", {}),
+    ("csc", {}),
+    ("coo", dict(early_stopping=True, n_iter_no_change=3)),
+    ("csr", dict(growth="gradient")),  # evolution draws a batch of its own
+])
+def test_sparse_input_trains_and_predicts_as_dense(sparse_format, params):
+    # Each batch is densified on its own, so the fit sees the very same numbers.
+    X, y = _blobs()
+    X[np.abs(X) < 1.0] = 0.0  # about two thirds zeros
+    X_sparse = {"csr": sp.csr_array, "csc": sp.csc_array, "coo": sp.coo_array}[sparse_format](X)
+    dense, sparse = _small(**params).fit(X, y), _small(**params).fit(X_sparse, y)
+    assert dense.loss_curve_ == sparse.loss_curve_
+    assert np.array_equal(dense.predict_proba(X), sparse.predict_proba(X_sparse))
+    assert np.array_equal(dense.predict_proba(X), dense.predict_proba(X_sparse))
+
+
+def test_wide_sparse_input_is_never_densified_whole(monkeypatch):
+    # 5000 samples x 200 000 features would take 4 GB dense; batches and prediction
+    # chunks densify at most a bounded block of rows at a time.
+    from sklearn_set import _network
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_array((rng.random(50_000, dtype=np.float32),
+                      (rng.integers(0, 5000, 50_000), rng.integers(0, 200_000, 50_000))),
+                     shape=(5000, 200_000))
+    y = np.arange(5000) % 2
+    widest = []
+    densify = _network.samples_as_columns
+
+    def spy(X, rows, dtype):
+        block = densify(X, rows, dtype)
+        widest.append(block.size)
+        return block
+
+    monkeypatch.setattr(_network, "samples_as_columns", spy)
+    import sklearn_set._estimator as estimator_module
+    monkeypatch.setattr(estimator_module, "samples_as_columns", spy)
+    clf = SETMLPClassifier((16,), epsilon=1, max_iter=1, batch_size=64, random_state=0)
+    clf.fit(X, y).predict(X)
+    assert max(widest) <= _network.PREDICT_ACTIVATIONS
 
 
 def test_fitted_attributes():
