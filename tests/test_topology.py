@@ -60,8 +60,9 @@ def test_transpose_is_the_stable_sort_by_output_neuron(n_chunks, bucket_bits, rn
     t_indptr = np.empty(38, dtype=np.int64)
     t_indices = np.empty(topology.nnz, dtype=np.int32)
     t_order = np.empty(topology.nnz, dtype=np.int32)
+    offsets = np.empty(topology.nnz if bucket_bits else 0, dtype=np.uint16)
     _transpose(topology.indptr, topology.indices, n_chunks, bucket_bits, t_indptr, t_indices,
-               t_order)
+               t_order, offsets)
     expected_order = np.argsort(topology.indices, kind="stable")
     assert np.array_equal(t_order, expected_order)
     assert np.array_equal(t_indices, topology.rows()[expected_order])
