@@ -453,7 +453,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Dense training data; converted to float32.
+            Training data; converted to float32 (a sparse matrix to CSR, densified
+            one batch at a time).
         y : array-like of shape (n_samples,)
             Class labels.
 
