@@ -105,6 +105,11 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         Constant SGD step size.
     momentum : float in [0, 1], default=0.9
         Momentum of the SGD update.
+    nesterovs_momentum : bool, default=False
+        Whether to use Nesterov's momentum, as in
+        :class:`~sklearn.neural_network.MLPClassifier`. Off by default, unlike there:
+        the original SET uses plain momentum, and so do this package's study and
+        figures.
     max_iter : int, default=200
         Maximum number of epochs.
     weight_init : {"he_uniform", "normal"}, default="he_uniform"
@@ -256,6 +261,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "weight_init": [StrOptions(set(WEIGHT_INITS))],
         "regrow_init": [StrOptions(set(REGROW_INITS))],
@@ -293,6 +299,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         batch_size="auto",
         learning_rate_init=0.01,
         momentum=0.9,
+        nesterovs_momentum=False,
         max_iter=200,
         weight_init="he_uniform",
         regrow_init="zero",
@@ -326,6 +333,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.max_iter = max_iter
         self.weight_init = weight_init
         self.regrow_init = regrow_init
@@ -617,6 +625,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 loss, correct = network.train_batch(
                     samples_as_columns(X, batch, _DTYPE), y[batch],
                     learning_rate=self.learning_rate_init, momentum=self.momentum,
+                    nesterov=self.nesterovs_momentum,
                     alpha=self.alpha, rng=rng, timer=timer,
                 )
             except FloatingPointError as error:

@@ -49,7 +49,7 @@ def to_mlpclassifier(estimator):
         activation=estimator.activation, solver="sgd", alpha=estimator.alpha,
         batch_size=estimator.batch_size, learning_rate="constant",
         learning_rate_init=estimator.learning_rate_init, momentum=estimator.momentum,
-        nesterovs_momentum=False, max_iter=estimator.max_iter,
+        nesterovs_momentum=estimator.nesterovs_momentum, max_iter=estimator.max_iter,
         random_state=estimator.random_state,
     )
     mlp.coefs_ = coefs
@@ -65,4 +65,10 @@ def to_mlpclassifier(estimator):
     mlp.n_iter_ = estimator.n_iter_
     mlp.loss_curve_ = list(estimator.loss_curve_)
     mlp.t_ = 0
+    # what MLPClassifier's own first fit sets, so that partial_fit can go on training
+    mlp.best_loss_ = min(mlp.loss_curve_, default=np.inf)
+    mlp._no_improvement_count = 0
+    mlp.validation_scores_ = mlp.best_validation_score_ = None
+    mlp._best_coefs = [c.copy() for c in coefs]
+    mlp._best_intercepts = [b.copy() for b in intercepts]
     return mlp

@@ -141,33 +141,36 @@ def _dot4(xi, sources, indices, p):
 
 
 @njit(inline="always")
-def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay):
-    # The same rule as scikit-learn's SGDOptimizer without Nesterov:
-    # v <- momentum * v - lr * (grad + decay * w);  w <- w + v
-    v = momentum * velocity[p] - learning_rate * (grad + decay * weights[p])
+def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov):
+    # The same rule as scikit-learn's SGDOptimizer, with g = grad + decay * w:
+    # v <- momentum * v - lr * g;  w <- w + v, or w <- w + momentum * v - lr * g
+    # with Nesterov's momentum
+    step = learning_rate * (grad + decay * weights[p])
+    v = momentum * velocity[p] - step
     velocity[p] = v
-    weights[p] += v
+    weights[p] += momentum * v - step if nesterov else v
 
 
 @njit(inline="always")
-def _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay):
+def _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay, nesterov):
     for k in range(4):
-        _momentum_step(weights, velocity, p + k, grads[k], learning_rate, momentum, decay)
+        _momentum_step(weights, velocity, p + k, grads[k], learning_rate, momentum, decay,
+                       nesterov)
 
 
 @njit(inline="always", fastmath=_DOT_FLAGS)
 def _train_connections(xi, delta, indices, weights, velocity, start, stop, learning_rate,
-                       momentum, decay):
+                       momentum, decay, nesterov):
     """Momentum-update the connections ``[start, stop)`` of input neuron ``xi``, each
     with its gradient ``xi . delta[j]`` as soon as it is computed."""
     p = start
     while p + 4 <= stop:
         grads = _dot4(xi, delta, indices, p)
-        _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay)
+        _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay, nesterov)
         p += 4
     for p in range(p, stop):
         grad = _dot(xi, delta[indices[p]])
-        _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay)
+        _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov)
 
 
 @njit(inline="always", fastmath=_DOT_FLAGS)
@@ -221,7 +224,7 @@ def sddmm(indptr, indices, x, delta, out):
 
 
 @cached_njit(parallel=True)
-def momentum_update(weights, velocity, grads, learning_rate, momentum, decay):
+def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, nesterov):
     """SGD with momentum and L2 decay, in place, for one array of parameters.
 
     Parameters
@@ -229,14 +232,17 @@ def momentum_update(weights, velocity, grads, learning_rate, momentum, decay):
     weights, velocity, grads : ndarray of shape (n,)
     learning_rate, momentum, decay : float
         ``decay`` is the L2 coefficient as it enters the gradient, ``grad + decay * w``.
+    nesterov : bool
+        Nesterov's momentum, as scikit-learn's ``nesterovs_momentum``.
     """
     for p in prange(weights.shape[0]):
-        _momentum_step(weights, velocity, p, grads[p], learning_rate, momentum, decay)
+        _momentum_step(weights, velocity, p, grads[p], learning_rate, momentum, decay,
+                       nesterov)
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def sddmm_momentum_update(
-    indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay
+    indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov
 ):
     """:func:`sddmm` fused with :func:`momentum_update`.
 
@@ -245,12 +251,13 @@ def sddmm_momentum_update(
     """
     for i in prange(x.shape[0]):
         _train_connections(x[i], delta, indices, weights, velocity, indptr[i], indptr[i + 1],
-                           learning_rate, momentum, decay)
+                           learning_rate, momentum, decay, nesterov)
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def backward_momentum_update(
-    indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, grad_input
+    indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov,
+    grad_input
 ):
     """:func:`spmm_transposed` fused with :func:`sddmm_momentum_update`.
 
@@ -272,12 +279,13 @@ def backward_momentum_update(
         p, stop = indptr[i], indptr[i + 1]
         while p + 4 <= stop:
             grads = _backprop4(row, xi, weights, delta, indices, p)
-            _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay)
+            _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay,
+                            nesterov)
             p += 4
         # the last (up to three) connections, one at a time
         _accumulate(row, weights, delta, indices, p, stop)
         _train_connections(xi, delta, indices, weights, velocity, p, stop, learning_rate,
-                           momentum, decay)
+                           momentum, decay, nesterov)
 
 
 @cached_njit()
@@ -325,8 +333,8 @@ def warm_up(dtype=np.float32):
     spmm_transposed(indptr, indices, weights, delta, out_bwd)
     sddmm(indptr, indices, x, delta, grads)
     zero = weights.dtype.type(0.0)  # the network passes scalars in the array dtype
-    momentum_update(weights, velocity, grads, zero, zero, zero)
-    sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero)
+    momentum_update(weights, velocity, grads, zero, zero, zero, False)
+    sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero, False)
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero,
-                             np.empty((2, 3), dtype=dtype))
+                             False, np.empty((2, 3), dtype=dtype))
     return time.perf_counter() - start

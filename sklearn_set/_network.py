@@ -185,12 +185,14 @@ class SparseLayer:
         sddmm(t.indptr, t.indices, x, delta, grad)
         return grad, delta.sum(axis=1)
 
-    def sgd_step(self, x, delta, learning_rate, momentum, decay, input_gradient=False):
+    def sgd_step(self, x, delta, learning_rate, momentum, decay, nesterov=False,
+                 input_gradient=False):
         """One SGD-with-momentum step, the weight gradient fused into the update.
 
-        With ``input_gradient``, also returns the gradient with respect to ``x``,
-        computed in the same pass over the connections from the weights as they were
-        before the step.
+        ``nesterov`` selects Nesterov's momentum, as in scikit-learn. With
+        ``input_gradient``, also returns the gradient with respect to ``x``, computed in
+        the same pass over the connections from the weights as they were before the
+        step.
         """
         t = self.topology
         cast = self.weights.dtype.type
@@ -199,13 +201,17 @@ class SparseLayer:
         if input_gradient:
             grad_input = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
             backward_momentum_update(t.indptr, t.indices, x, delta, self.weights,
-                                     self.velocity, lr, mom, decay, grad_input)
+                                     self.velocity, lr, mom, decay, nesterov, grad_input)
         else:
             sddmm_momentum_update(t.indptr, t.indices, x, delta, self.weights,
-                                  self.velocity, lr, mom, decay)
+                                  self.velocity, lr, mom, decay, nesterov)
+        bias_step = lr * delta.sum(axis=1)
         self.bias_velocity *= mom
-        self.bias_velocity -= lr * delta.sum(axis=1)
-        self.bias += self.bias_velocity
+        self.bias_velocity -= bias_step
+        if nesterov:
+            self.bias += mom * self.bias_velocity - bias_step
+        else:
+            self.bias += self.bias_velocity
         return grad_input
 
 
@@ -373,11 +379,13 @@ class SparseMLP:
     def squared_norm(self):
         return sum(float(np.dot(layer.weights, layer.weights)) for layer in self.layers)
 
-    def train_batch(self, x, y, *, learning_rate, momentum, alpha, rng, timer=None):
+    def train_batch(self, x, y, *, learning_rate, momentum, alpha, rng, nesterov=False,
+                    timer=None):
         """One SGD step on a batch; returns ``(loss, n_correct)``.
 
         ``x`` has shape (n_features, batch) and ``y`` holds class indices. The loss is
         scikit-learn's: mean cross-entropy plus ``0.5 * alpha * ||W||^2 / batch``.
+        ``nesterov`` selects Nesterov's momentum.
 
         ``timer``, a dict with keys ``"forward"`` and ``"backward"``, accumulates the
         seconds spent in each pass (the backward pass includes the update).
@@ -400,7 +408,7 @@ class SparseMLP:
         decay = alpha / batch
         self._backward(cache, delta, lambda layer, layer_input, d, needs_input_gradient:
                        layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
-                                      input_gradient=needs_input_gradient))
+                                      nesterov, input_gradient=needs_input_gradient))
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done

@@ -22,6 +22,9 @@ def sddmm(topology, x, delta):
     return np.einsum("pb,pb->p", x[rows], delta[topology.indices])
 
 
-def momentum_update(weights, velocity, grads, learning_rate, momentum, decay):
-    velocity = momentum * velocity - learning_rate * (grads + decay * weights)
-    return weights + velocity, velocity
+def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, nesterov=False):
+    """scikit-learn's SGDOptimizer._get_updates, with the L2 term in the gradient."""
+    grads = grads + decay * weights
+    velocity = momentum * velocity - learning_rate * grads
+    update = momentum * velocity - learning_rate * grads if nesterov else velocity
+    return weights + update, velocity

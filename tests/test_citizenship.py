@@ -157,6 +157,30 @@ def test_to_mlpclassifier_gives_the_same_probabilities(n_classes, activation):
     assert mlp.score(X, y) == clf.score(X, y)
 
 
+@pytest.mark.parametrize("nesterovs_momentum", [False, True])
+def test_sgd_steps_match_mlpclassifier(nesterovs_momentum):
+    # From the same weights and zero momentum, two full-batch steps of a fully
+    # connected network follow MLPClassifier(solver="sgd") step for step: the same
+    # loss, L2 term, momentum and (optionally) Nesterov rule.
+    X, y = _data(n_classes=3, n_samples=60)
+    X = X.astype(np.float32)
+    clf = _model(hidden_layer_sizes=(8,), epsilon=float("inf"), dropout=0.0, zeta=0.0,
+                 batch_size=60, learning_rate_init=0.05, alpha=1e-2,
+                 nesterovs_momentum=nesterovs_momentum)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    for layer in clf.network_.layers:
+        layer.velocity[:] = 0
+        layer.bias_velocity[:] = 0
+    mlp = clf.to_mlpclassifier()
+    for _ in range(2):
+        clf.partial_fit(X, y)
+        mlp.partial_fit(X, y)
+    np.testing.assert_allclose(mlp.predict_proba(X), clf.predict_proba(X), rtol=1e-4,
+                               atol=1e-5)
+    for ours, theirs in zip(clf.coefs_, mlp.coefs_):
+        np.testing.assert_allclose(ours.toarray(), theirs, rtol=1e-4, atol=1e-5)
+
+
 def test_allrelu_cannot_be_exported():
     X, y = _data()
     clf = _model(activation="allrelu", max_iter=2).fit(X, y)

@@ -90,40 +90,47 @@ def test_sddmm_equals_dense_product_at_connections(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_momentum_update_matches_numpy(dtype, rng):
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_update_matches_numpy(dtype, nesterov, rng):
     w, v, g = (rng.standard_normal(50).astype(dtype) for _ in range(3))
     lr, mom, decay = (dtype(s) for s in (0.05, 0.9, 1e-3))
-    expected_w, expected_v = ref.momentum_update(w, v, g, lr, mom, decay)
-    _kernels.momentum_update(w, v, g, lr, mom, decay)
+    expected_w, expected_v = ref.momentum_update(w, v, g, lr, mom, decay, nesterov)
+    _kernels.momentum_update(w, v, g, lr, mom, decay, nesterov)
     assert_allclose(w, expected_w, **TOL[dtype])
     assert_allclose(v, expected_v, **TOL[dtype])
 
 
-def _update_case(topology, dtype, rng):
+def _update_case(topology, dtype, nesterov, rng):
     """Inputs of a fused SGD step, and the reference weights and momentum after it."""
     x = rng.standard_normal((topology.n_in, 5)).astype(dtype)
     delta = rng.standard_normal((topology.n_out, 5)).astype(dtype)
     w, v = (rng.standard_normal(topology.nnz).astype(dtype) for _ in range(2))
     lr, mom, decay = (dtype(s) for s in (0.05, 0.9, 1e-3))
-    expected_w, expected_v = ref.momentum_update(w, v, ref.sddmm(topology, x, delta), lr, mom, decay)
+    expected_w, expected_v = ref.momentum_update(w, v, ref.sddmm(topology, x, delta), lr, mom,
+                                                 decay, nesterov)
     return x, delta, w, v, (lr, mom, decay), expected_w, expected_v
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_update_equals_sddmm_then_update(topology, dtype, rng):
-    x, delta, w, v, (lr, mom, decay), expected_w, expected_v = _update_case(topology, dtype, rng)
-    _kernels.sddmm_momentum_update(topology.indptr, topology.indices, x, delta, w, v, lr, mom, decay)
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_fused_update_equals_sddmm_then_update(topology, dtype, nesterov, rng):
+    x, delta, w, v, (lr, mom, decay), expected_w, expected_v = _update_case(topology, dtype,
+                                                                            nesterov, rng)
+    _kernels.sddmm_momentum_update(topology.indptr, topology.indices, x, delta, w, v, lr, mom,
+                                   decay, nesterov)
     assert_allclose(w, expected_w, **TOL[dtype])
     assert_allclose(v, expected_v, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_backward_equals_input_gradient_then_update(topology, dtype, rng):
-    x, delta, w, v, (lr, mom, decay), expected_w, expected_v = _update_case(topology, dtype, rng)
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_fused_backward_equals_input_gradient_then_update(topology, dtype, nesterov, rng):
+    x, delta, w, v, (lr, mom, decay), expected_w, expected_v = _update_case(topology, dtype,
+                                                                            nesterov, rng)
     expected_input = ref.spmm_transposed(topology, w, delta)  # from the weights before
     grad_input = np.full((topology.n_in, 5), np.nan, dtype=dtype)
     _kernels.backward_momentum_update(topology.indptr, topology.indices, x, delta, w, v,
-                                      lr, mom, decay, grad_input)
+                                      lr, mom, decay, nesterov, grad_input)
     assert_allclose(grad_input, expected_input, **TOL[dtype])
     assert_allclose(w, expected_w, **TOL[dtype])
     assert_allclose(v, expected_v, **TOL[dtype])
