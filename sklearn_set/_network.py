@@ -150,9 +150,11 @@ class SparseLayer:
         touched: fresh pages cost a kernel fault and zeroing each (on a VM that hands
         freed memory back to its host, about 7 us per 4 KiB page, which made the moves
         of a 40M-connection layer 6x slower). Hence ``rebuild`` comes unbound: nothing
-        here holds the old topology once it is replaced.
+        here holds the old topology once it is replaced, and the old transposed view,
+        which nothing reads during the move, goes before anything is allocated.
         """
         dtype = self.weights.dtype
+        self.topology.release_transposed()
         topology, source = rebuild(self.topology, *args)
         self.topology = topology  # the old index arrays go
         weights = np.empty(source.shape[0], dtype=dtype)

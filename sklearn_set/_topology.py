@@ -198,7 +198,7 @@ class Topology:
 
     The transposed view is built on first use, so that a rewired layer can let go of
     its old topology before paying for the new one's view (see
-    :meth:`SparseLayer.rewire`).
+    :meth:`SparseLayer._move`).
 
     Build one with :meth:`from_keys` or :func:`erdos_renyi`.
     """
@@ -226,6 +226,10 @@ class Topology:
                        t_order, offsets)
             self._transposed = (t_indptr, t_indices, t_order)
         return self._transposed
+
+    def release_transposed(self):
+        """Let go of the transposed view; it is rebuilt if read again."""
+        self._transposed = None
 
     @property
     def t_indptr(self):
@@ -292,11 +296,6 @@ class Topology:
         source : ndarray of int32, shape (new nnz,)
             Canonical position in ``self`` of each new connection, -1 where added.
         """
-        # Let go of the transposed view first (it is rebuilt if read again): evolution
-        # never reads it after this point, and the arrays below can then take memory
-        # just freed, which is much cheaper to touch than memory the kernel must
-        # fault in afresh (see SparseLayer.rewire).
-        self._transposed = None
         n_new = int(np.count_nonzero(keep)) + added_keys.shape[0]
         row_starts = np.arange(self.n_in + 1, dtype=np.int64) * self.n_out
         added_indptr = np.searchsorted(added_keys, row_starts)
