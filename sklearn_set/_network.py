@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from ._kernels import (
     backward_momentum_update,
     carry,
+    momentum_update,
     sddmm,
     sddmm_momentum_update,
     spmm,
@@ -207,13 +208,9 @@ class SparseLayer:
         else:
             sddmm_momentum_update(t.indptr, t.indices, x, delta, self.weights,
                                   self.velocity, lr, mom, decay, nesterov)
-        bias_step = lr * delta.sum(axis=1)
-        self.bias_velocity *= mom
-        self.bias_velocity -= bias_step
-        if nesterov:
-            self.bias += mom * self.bias_velocity - bias_step
-        else:
-            self.bias += self.bias_velocity
+        # the same rule for the bias, without L2 decay
+        momentum_update(self.bias, self.bias_velocity, delta.sum(axis=1), lr, mom, cast(0.0),
+                        nesterov)
         return grad_input
 
 
