@@ -38,6 +38,13 @@ _DOT_FLAGS = {"reassoc", "nsz", "arcp", "contract"}
 
 
 @njit(inline="always")
+def _rows4(sources, indices, p):
+    """The rows ``sources[indices[p + k]]`` of four consecutive connections."""
+    return (sources[indices[p]], sources[indices[p + 1]], sources[indices[p + 2]],
+            sources[indices[p + 3]])
+
+
+@njit(inline="always")
 def _accumulate(row, weights, sources, indices, start, stop):
     """``row += sum_p weights[p] * sources[indices[p]]`` over ``p`` in ``[start, stop)``.
 
@@ -50,8 +57,7 @@ def _accumulate(row, weights, sources, indices, start, stop):
     p = start
     while p + 4 <= stop:
         w0, w1, w2, w3 = weights[p], weights[p + 1], weights[p + 2], weights[p + 3]
-        s0, s1 = sources[indices[p]], sources[indices[p + 1]]
-        s2, s3 = sources[indices[p + 2]], sources[indices[p + 3]]
+        s0, s1, s2, s3 = _rows4(sources, indices, p)
         for b in range(row.shape[0]):
             row[b] = row[b] + w0 * s0[b] + w1 * s1[b] + w2 * s2[b] + w3 * s3[b]
         p += 4
@@ -128,8 +134,7 @@ def _dot(a, b):
 @njit(inline="always", fastmath=_DOT_FLAGS)
 def _dot4(xi, sources, indices, p):
     """The four dot products ``xi . sources[indices[p + k]]``, reading ``xi`` once."""
-    s0, s1 = sources[indices[p]], sources[indices[p + 1]]
-    s2, s3 = sources[indices[p + 2]], sources[indices[p + 3]]
+    s0, s1, s2, s3 = _rows4(sources, indices, p)
     g0 = g1 = g2 = g3 = xi.dtype.type(0.0)
     for b in range(xi.shape[0]):
         xb = xi[b]
@@ -182,8 +187,7 @@ def _backprop4(row, xi, weights, sources, indices, p):
     20000 x 20000, batch 128.
     """
     w0, w1, w2, w3 = weights[p], weights[p + 1], weights[p + 2], weights[p + 3]
-    s0, s1 = sources[indices[p]], sources[indices[p + 1]]
-    s2, s3 = sources[indices[p + 2]], sources[indices[p + 3]]
+    s0, s1, s2, s3 = _rows4(sources, indices, p)
     g0 = g1 = g2 = g3 = xi.dtype.type(0.0)
     for b in range(row.shape[0]):
         row[b] = row[b] + w0 * s0[b] + w1 * s1[b] + w2 * s2[b] + w3 * s3[b]
