@@ -19,7 +19,6 @@ import time
 import numpy as np
 
 from sklearn_set import SETMLPClassifier
-from sklearn_set._network import PREDICT_ACTIVATIONS, PREDICT_MIN_CHUNK
 
 
 def rss_bytes():
@@ -96,7 +95,7 @@ def main():
     print(f"peak RSS, evaluation    {peak_evaluation / 2**30:.2f} GiB; above the start "
           f"{(peak_evaluation - baseline) / connections:.1f} B/connection "
           f"(prediction in chunks of at most "
-          f"{max(PREDICT_MIN_CHUNK, PREDICT_ACTIVATIONS // args.hidden)} samples)")
+          f"{clf.network_.prediction_chunk()} samples)")
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # count live memory, not the allocator's cache
     print(f"steady RSS after epoch  {(rss_bytes() - baseline) / connections:.1f} B/connection "
           "above the start (after malloc_trim)")
