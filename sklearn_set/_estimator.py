@@ -23,11 +23,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _kernels
 from ._evolution import (
     PRUNE_CRITERIA,
-    ZETA_SCHEDULES,
-    zeta_at,
     evolve_network,
     importance_keep_mask,
-    is_due,
     neuron_importance,
     prune_neurons,
 )
@@ -35,12 +32,15 @@ from ._export import to_mlpclassifier
 from ._growth import GROWTH_RULES
 from ._memory import check_fit_memory
 from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP, samples_as_columns
+from ._schedule import EVOLVE_UNITS, ZETA_SCHEDULES, Schedule
 from ._threads import kernel_threads
 from ._topology import erdos_renyi_density
 
 __all__ = ["SETMLPClassifier"]
 
 _DTYPE = np.float32
+#: The mini-batch size that ``batch_size="auto"`` means (clipped to the sample count).
+AUTO_BATCH_SIZE = 32
 _kernels_ready = False
 
 
@@ -136,7 +136,9 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     evolve_every : int, default=1
         Evolve every ``evolve_every`` epochs or batches (see ``evolve_unit``).
     evolve_unit : {"epoch", "batch"}, default="epoch"
-        The unit of ``evolve_every`` and of the schedule's clock.
+        The unit of ``evolve_every`` and of the schedule's clock. The clock starts
+        with each ``fit``, warm-started or not; ``partial_fit`` keeps one of its own
+        (see :meth:`partial_fit`).
     zeta_schedule : {"constant", "cosine"}, default="constant"
         ``"cosine"`` decays the rewired fraction from ``zeta`` towards 0 at
         ``evolve_stop``.
@@ -149,10 +151,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         memory that grows with the positions explored; pruning restarts the count.
     prune : {"importance"} or None, default=None
         ``"importance"`` removes hidden neurons during training (importance pruning):
-        from epoch ``prune_start * max_iter`` on, every ``prune_every`` epochs, each
-        hidden layer loses the neurons whose importance is at or below its
-        ``prune_percentile``-th percentile, with all their connections and their bias.
-        Input and output neurons are never pruned.
+        from epoch ``prune_start * max_iter`` of each fit on (but not after its last
+        epoch), every ``prune_every`` epochs, each hidden layer loses the neurons whose
+        importance is at or below its ``prune_percentile``-th percentile, with all
+        their connections and their bias. Input and output neurons are never pruned.
     prune_criterion : {"incoming", "outgoing", "both"}, default="incoming"
         A neuron's importance: the sum of the absolute values of these weights.
     prune_percentile : float in [0, 100), default=20
@@ -209,7 +211,9 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     n_outputs_ : int
         Number of output neurons (``n_classes``).
     n_iter_ : int
-        Epochs run, summed over warm starts.
+        Epochs run, summed over warm starts and ``partial_fit`` calls, as in
+        :class:`~sklearn.neural_network.MLPClassifier`. The evolve-and-prune schedule
+        does not read it: its clock starts with each fit.
     loss_curve_ : list of float
         Training loss of each epoch: the sample-weighted mean of the batch losses.
     validation_scores_ : list of float or None
@@ -267,7 +271,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         "regrow_init": [StrOptions(set(REGROW_INITS))],
         "growth": [StrOptions(set(GROWTH_RULES))],
         "evolve_every": [Interval(Integral, 1, None, closed="left")],
-        "evolve_unit": [StrOptions({"epoch", "batch"})],
+        "evolve_unit": [StrOptions(set(EVOLVE_UNITS))],
         "zeta_schedule": [StrOptions(set(ZETA_SCHEDULES))],
         "evolve_stop": [Interval(Real, 0, 1, closed="right")],
         "track_exploration": ["boolean"],
@@ -417,27 +421,48 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 )
         check_classification_targets(y)
 
-    def _encode_targets(self, y):
+    def _encode_targets(self, y, classes, first_pass, incremental):
+        """Class indices of ``y``; sets ``classes_`` on a first pass.
+
+        ``fit`` takes its classes from ``y``; ``partial_fit`` from ``classes`` on its
+        first call. Later calls must agree with the classes already fitted.
+        """
         self._check_targets(y)
-        classes = unique_labels(y)
-        y_index = np.searchsorted(classes, y)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                "SETMLPClassifier needs samples of at least 2 classes in the data, "
-                f"but the data contains only 1 class: {classes.tolist()}."
-            )
-        if self._continues():
-            if not np.array_equal(classes, self.classes_):
+        if first_pass:
+            if incremental:
+                if classes is None:
+                    raise ValueError("classes must be passed on the first call to partial_fit.")
+                self._check_targets(classes, "classes")
+                self.classes_ = unique_labels(classes)
+                if self.classes_.shape[0] < 2:
+                    raise ValueError(
+                        f"classes must hold at least 2 classes, got {self.classes_.tolist()}."
+                    )
+            else:
+                self.classes_ = unique_labels(y)
+                if self.classes_.shape[0] < 2:
+                    raise ValueError(
+                        "SETMLPClassifier needs samples of at least 2 classes in the data, "
+                        f"but the data contains only 1 class: {self.classes_.tolist()}."
+                    )
+        elif not incremental:
+            seen = unique_labels(y)
+            if not np.array_equal(seen, self.classes_):
                 raise ValueError(
                     "warm_start can only be used where y has the same classes as in the "
-                    f"previous call to fit. Previously got {self.classes_}, y has {classes}."
+                    f"previous call to fit. Previously got {self.classes_}, y has {seen}."
                 )
-        else:
-            self.classes_ = classes
-        return y_index
-
-    def _continues(self):
-        return self.warm_start and hasattr(self, "network_")
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(
+                f"classes={classes!r} is not the same as on the first call to partial_fit, "
+                f"{self.classes_!r}."
+            )
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y holds labels {unseen.tolist()} that are not in classes {self.classes_.tolist()}."
+            )
+        return np.searchsorted(self.classes_, y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -446,7 +471,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _batch_size(self, n_samples, warn=True):
         if self.batch_size == "auto":
-            return min(32, n_samples)
+            return min(AUTO_BATCH_SIZE, n_samples)
         if self.batch_size > n_samples and warn:
             warnings.warn(
                 f"Got batch_size={self.batch_size} larger than the {n_samples} training "
@@ -457,6 +482,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the sparse network on ``(X, y)``.
+
+        With ``warm_start``, training continues from the fitted network, and its
+        evolve-and-prune schedule runs again from the start: each fit of
+        ``max_iter`` epochs evolves and prunes as the first one did.
 
         Parameters
         ----------
@@ -471,45 +500,22 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self : SETMLPClassifier
         """
         with kernel_threads():
-            return self._fit(X, y)
-
-    def _fit(self, X, y):
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_DTYPE,
-                             reset=not self._continues())
-        y = self._encode_targets(y)
-        random_state = check_random_state(self.random_state)
-        rng = _generator_from(random_state)
-        self._report_kernel_start_up()
-
-        X_val = y_val = None
-        if self.early_stopping:
-            X, X_val, y, y_val = train_test_split(
-                X, y, test_size=self.validation_fraction,
-                random_state=random_state.randint(np.iinfo(np.int32).max), stratify=y,
-            )
-        if not self._continues():
-            self._initialize(X.shape, rng)
-        elif len(self._hidden_sizes()) != len(self.network_.layers) - 1:
-            raise ValueError(
-                f"warm_start continues the fitted network of "
-                f"{len(self.network_.layers) - 1} hidden layers, but hidden_layer_sizes="
-                f"{self.hidden_layer_sizes!r} asks for {len(self._hidden_sizes())}; "
-                "set warm_start=False to start anew."
-            )
-        self._rng = rng
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = None
-        self._run_epochs(X, y, X_val, y_val, rng)
-        return self
+            return self._fit(X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """One epoch over ``(X, y)``, followed by the epoch's evolution and pruning.
 
         As in :class:`~sklearn.neural_network.MLPClassifier`, the first call needs
-        ``classes``, every class that will ever appear. ``early_stopping`` is ignored,
-        and the evolution and pruning schedules count epochs against ``max_iter``:
-        evolution stops after ``evolve_stop * max_iter`` calls.
+        ``classes``, every class that will ever appear. ``early_stopping`` is ignored.
+
+        ``partial_fit`` has a schedule clock of its own: one call is one epoch, and
+        the horizon is ``max_iter`` calls, counted from the first call on this
+        network. So evolution stops after ``evolve_stop * max_iter`` calls, pruning
+        runs at the epochs a ``fit`` of ``max_iter`` epochs would prune at, and
+        neither runs from call ``max_iter`` on. With ``evolve_unit="batch"``,
+        evolution still runs every ``evolve_every`` batches, at the ζ of the call it
+        falls in, so that chunks of any size follow the same schedule.
 
         Parameters
         ----------
@@ -523,42 +529,59 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self : SETMLPClassifier
         """
         with kernel_threads():
-            return self._partial_fit(X, y, classes)
+            return self._fit(X, y, incremental=True, classes=classes)
 
-    def _partial_fit(self, X, y, classes):
-        first_call = not hasattr(self, "network_")
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_DTYPE, reset=first_call)
-        if first_call:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
-            self._check_targets(classes, "classes")
-            self.classes_ = unique_labels(classes)
-            if self.classes_.shape[0] < 2:
-                raise ValueError(
-                    f"classes must hold at least 2 classes, got {self.classes_.tolist()}."
-                )
-        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
-            raise ValueError(
-                f"classes={classes!r} is not the same as on the first call to partial_fit, "
-                f"{self.classes_!r}."
+    def _fit(self, X, y, incremental, classes=None):
+        """The one training path of ``fit``, warm start and ``partial_fit``."""
+        first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_DTYPE, reset=first_pass)
+        y = self._encode_targets(y, classes, first_pass, incremental)
+        if incremental and not first_pass:
+            rng = self._rng
+        else:
+            random_state = check_random_state(self.random_state)
+            rng = _generator_from(random_state)
+        self._report_kernel_start_up()
+
+        X_val = y_val = None
+        if self.early_stopping and not incremental:
+            X, X_val, y, y_val = train_test_split(
+                X, y, test_size=self.validation_fraction,
+                random_state=random_state.randint(np.iinfo(np.int32).max), stratify=y,
             )
-        self._check_targets(y)
-        unseen = np.setdiff1d(y, self.classes_)
-        if unseen.size:
+        if first_pass:
+            self._initialize(X.shape, rng)
+        elif not incremental and len(self._hidden_sizes()) != len(self.network_.layers) - 1:
             raise ValueError(
-                f"y holds labels {unseen.tolist()} that are not in classes {self.classes_.tolist()}."
+                f"warm_start continues the fitted network of "
+                f"{len(self.network_.layers) - 1} hidden layers, but hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r} asks for {len(self._hidden_sizes())}; "
+                "set warm_start=False to start anew."
             )
-        y = np.searchsorted(self.classes_, y)
-        if first_call:
-            self._rng = _generator_from(check_random_state(self.random_state))
-            self._report_kernel_start_up()
-            self._initialize(X.shape, self._rng)
-            self.validation_scores_ = None
+        self._rng = rng
+        batch_size = self._batch_size(X.shape[0])
+        if incremental:
+            schedule, clock = self._schedule(None), self._partial_fit_clock
+            self._partial_fit_clock = self._run_epochs(X, y, batch_size, rng, schedule, clock,
+                                                       n_epochs=1)
+        else:
+            self.validation_scores_ = [] if self.early_stopping else None
             self.best_validation_score_ = None
-        record = self._train_epoch(X, y, self._rng)
-        self._evolve(record, self._rng, X, y)
-        self._finish_epoch(record)
+            schedule = self._schedule(-(-X.shape[0] // batch_size))
+            self._run_epochs(X, y, batch_size, rng, schedule, (0, 0), n_epochs=self.max_iter,
+                             validation=(X_val, y_val) if self.early_stopping else None)
         return self
+
+    def _schedule(self, batches_per_epoch):
+        """This fit's evolve-and-prune :class:`Schedule`, over ``max_iter`` epochs."""
+        return Schedule(
+            n_epochs=self.max_iter, batches_per_epoch=batches_per_epoch, zeta=self.zeta,
+            zeta_schedule=self.zeta_schedule, evolve_unit=self.evolve_unit,
+            evolve_every=self.evolve_every, evolve_stop=self.evolve_stop,
+            prune_start=(None if self.prune is None
+                         else max(1, int(round(self.prune_start * self.max_iter)))),
+            prune_every=self.prune_every,
+        )
 
     def _initialize(self, data_shape, rng):
         """A fresh Erdős–Rényi network and empty training records.
@@ -580,7 +603,9 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.history_ = []
-        self._batches_done = 0
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        self._partial_fit_clock = (0, 0)  # (epochs, batches) of partial_fit's schedule
         self._explored = None
         self._record_exploration()
 
@@ -604,26 +629,78 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
             )
 
-    def _train_epoch(self, X, y, rng):
-        """One pass of mini-batch SGD; returns the epoch's record for ``history_``.
+    def _run_epochs(self, X, y, batch_size, rng, schedule, clock, n_epochs, validation=None):
+        """Up to ``n_epochs`` epochs, each followed by what ``schedule`` asks for.
 
-        With ``evolve_unit="batch"``, evolution runs between batches too.
+        ``clock`` is ``(epochs, batches)`` done on ``schedule`` before this call; the
+        clock after it is returned. With ``n_epochs > 1`` (``fit``), training stops
+        early as ``early_stopping`` and ``n_iter_no_change`` say; ``validation``
+        holds the held-out ``(X_val, y_val)`` with ``early_stopping``.
         """
-        self._rewired, self._seconds_evolve = 0, 0.0
+        epoch, batch = clock
+        best_loss, best_score, best_network = np.inf, -np.inf, None
+        no_improvement = 0
+        stopped = False
+        for _ in range(n_epochs):
+            epoch += 1
+            record, batch = self._train_epoch(X, y, batch_size, rng, schedule, epoch, batch)
+            if n_epochs > 1:
+                if validation is not None:
+                    score = self._validate(record, *validation)
+                    no_improvement = 0 if score >= best_score + self.tol else no_improvement + 1
+                    if score > best_score:
+                        best_score, best_network = score, self.network_.copy()
+                        self.best_validation_score_ = score
+                else:
+                    loss = record["train_loss"]
+                    no_improvement = 0 if loss <= best_loss - self.tol else no_improvement + 1
+                    best_loss = min(best_loss, loss)
+                stopped = no_improvement > self.n_iter_no_change
+            if not stopped:
+                rewired, pruned, seconds = self._change_topology(rng, X, y, schedule, epoch)
+                record["rewired"] += rewired
+                record["seconds_evolve"] += seconds
+            self._finish_epoch(record, pruned if not stopped else 0)
+            if stopped:
+                break
+
+        if best_network is not None:
+            self.network_ = best_network
+        if n_epochs > 1 and not stopped:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
+                "the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        return epoch, batch
+
+    def _validate(self, record, X_val, y_val):
+        """Score the held-out split into ``record``; returns its accuracy."""
+        proba = self.network_.predict_proba(X_val)
+        score = float(np.mean(proba.argmax(axis=1) == y_val))
+        picked = proba[np.arange(y_val.shape[0]), y_val]
+        record["val_loss"] = float(-np.log(np.maximum(picked, 1e-12)).mean())
+        record["val_accuracy"] = score
+        self.validation_scores_.append(score)
+        return score
+
+    def _train_epoch(self, X, y, batch_size, rng, schedule, epoch, batch):
+        """One pass of mini-batch SGD, with the batch-level evolution ``schedule`` asks
+        for; returns the epoch's record for ``history_`` and the batches done."""
         network = self.network_
         network.dropout = self.dropout
         n_samples = X.shape[0]
-        batch_size = self._batch_size(n_samples)
         timer = {"forward": 0.0, "backward": 0.0}
+        rewired, seconds_evolve = 0, 0.0
         start = time.perf_counter()
         order = rng.permutation(n_samples)
         total_loss = 0.0
         n_correct = 0
         for first in range(0, n_samples, batch_size):
-            batch = order[first:first + batch_size]
+            rows = order[first:first + batch_size]
             try:
                 loss, correct = network.train_batch(
-                    samples_as_columns(X, batch, _DTYPE), y[batch],
+                    samples_as_columns(X, rows, _DTYPE), y[rows],
                     learning_rate=self.learning_rate_init, momentum=self.momentum,
                     nesterov=self.nesterovs_momentum,
                     alpha=self.alpha, rng=rng, timer=timer,
@@ -634,47 +711,66 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                     f"smaller learning_rate_init (now {self.learning_rate_init}). The "
                     "model keeps its last finite weights, from before that batch."
                 ) from None
-            total_loss += loss * batch.shape[0]
+            total_loss += loss * rows.shape[0]
             n_correct += correct
-            if self.evolve_unit == "batch":
-                self._batches_done += 1
-                if self._batches_done % self.evolve_every == 0:
-                    start_evolve = time.perf_counter()
-                    self._rewired += self._evolution_step(
-                        rng, self._batches_done, self._batches_per_fit(n_samples),
-                        lambda: (samples_as_columns(X, batch, _DTYPE), y[batch]),
-                    )
-                    self._seconds_evolve += time.perf_counter() - start_evolve
+            batch += 1
+            zeta = schedule.zeta_after_batch(epoch, batch)
+            if zeta > 0:
+                start_evolve = time.perf_counter()
+                rewired += self._evolve(
+                    zeta, rng, lambda: (samples_as_columns(X, rows, _DTYPE), y[rows]))
+                seconds_evolve += time.perf_counter() - start_evolve
         self.n_iter_ += 1
-        return {
+        record = {
             "epoch": self.n_iter_,
             "train_loss": total_loss / n_samples,
             "train_accuracy": n_correct / n_samples,
             "nnz_start": network.nnz,
-            "seconds_train": time.perf_counter() - start,
+            "seconds_train": time.perf_counter() - start - seconds_evolve,
             "seconds_forward": timer["forward"],
             "seconds_backward": timer["backward"],
+            "rewired": rewired,
+            "seconds_evolve": seconds_evolve,
         }
+        return record, batch
 
-    def _batches_per_fit(self, n_samples):
-        """Batches in ``max_iter`` epochs: the horizon of batch-level schedules."""
-        return self.max_iter * -(-n_samples // self._batch_size(n_samples, warn=False))
+    def _change_topology(self, rng, X, y, schedule, epoch):
+        """The pruning and evolution ``schedule`` asks for after ``epoch``.
 
-    def _evolution_step(self, rng, step, horizon, signal_batch):
-        """Rewire every layer by the growth rule at ``zeta_at(step)``; returns the count.
+        Returns the connections rewired, the neurons pruned and the seconds taken.
+        """
+        start = time.perf_counter()
+        pruned = rewired = 0
+        if schedule.prune_after_epoch(epoch):
+            pruned = self._prune(self.network_, rng)
+            self._record_exploration(reset=True)  # neurons renumbered
+        zeta = schedule.zeta_after_epoch(epoch)
+        if zeta > 0:
+
+            def random_batch():
+                rows = rng.choice(X.shape[0], self._batch_size(X.shape[0], warn=False),
+                                  replace=False)
+                return samples_as_columns(X, rows, _DTYPE), y[rows]
+
+            rewired = self._evolve(zeta, rng, random_batch)
+        return rewired, pruned, time.perf_counter() - start
+
+    def _regrow_init(self):
+        """How regrown connections start: see ``regrow_init``."""
+        return self.weight_init if self.regrow_init == "init" else "zero"
+
+    def _evolve(self, zeta, rng, signal_batch):
+        """Rewire the fraction ``zeta`` of every layer by the growth rule; returns the
+        number of connections rewired.
 
         ``signal_batch`` returns ``(x, y)`` for gradient growth: a training batch,
         features by samples.
         """
-        zeta = zeta_at(step, self.evolve_stop * horizon, self.zeta, self.zeta_schedule)
-        if zeta <= 0:
-            return 0
         signals = None
         if self.growth != "random":
             x, y = signal_batch()
             signals = self.network_.backward_signals(x, y)
-        regrow = self.weight_init if self.regrow_init == "init" else "zero"
-        rewired = evolve_network(self.network_, zeta, rng, regrow,
+        rewired = evolve_network(self.network_, zeta, rng, self._regrow_init(),
                                  GROWTH_RULES[self.growth], signals)
         self._record_exploration()
         return rewired
@@ -689,88 +785,22 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         else:
             self._explored = [np.union1d(e, k) for e, k in zip(self._explored, keys)]
 
-    def _evolve(self, record, rng, X, y, skip=False):
-        """The epoch's pruning (when due) and evolution; completes ``record``."""
+    def _finish_epoch(self, record, pruned):
+        """Complete ``record`` with the network's state after the epoch, and keep it."""
         network = self.network_
-        start = time.perf_counter()
-        pruned = 0
-        if not skip:
-            regrow = self.weight_init if self.regrow_init == "init" else "zero"
-            if self._prune_due(record["epoch"]):
-                pruned = self._prune(network, rng, regrow)
-                self._record_exploration(reset=True)  # neurons renumbered
-            if self.evolve_unit == "epoch" and record["epoch"] % self.evolve_every == 0:
-
-                def random_batch():
-                    rows = rng.choice(X.shape[0], self._batch_size(X.shape[0], warn=False),
-                                      replace=False)
-                    return samples_as_columns(X, rows, _DTYPE), y[rows]
-
-                self._rewired += self._evolution_step(rng, record["epoch"], self.max_iter,
-                                                      random_batch)
-        record.update(
-            nnz=network.nnz,
-            hidden_neurons=list(network.hidden_layer_sizes),
-            rewired=self._rewired,
-            pruned_neurons=pruned,
-            seconds_evolve=time.perf_counter() - start + self._seconds_evolve,
-        )
+        record.update(nnz=network.nnz, hidden_neurons=list(network.hidden_layer_sizes),
+                      pruned_neurons=pruned)
         if self.track_exploration:
             record["explored_fraction"] = [
                 e.shape[0] / (layer.topology.n_in * layer.topology.n_out)
                 for e, layer in zip(self._explored, network.layers)
             ]
-
-    def _finish_epoch(self, record):
         self.loss_curve_.append(record["train_loss"])
         self.history_.append(record)
         if self.verbose:
             self._print_epoch(record, timings=self.verbose >= 2)
 
-    def _run_epochs(self, X, y, X_val, y_val, rng):
-        best_loss, best_score, best_network = np.inf, -np.inf, None
-        no_improvement = 0
-        stopped = False
-        for epoch in range(self.max_iter):
-            record = self._train_epoch(X, y, rng)
-            if self.early_stopping:
-                proba = self.network_.predict_proba(X_val)
-                score = float(np.mean(proba.argmax(axis=1) == y_val))
-                picked = proba[np.arange(y_val.shape[0]), y_val]
-                record["val_loss"] = float(-np.log(np.maximum(picked, 1e-12)).mean())
-                record["val_accuracy"] = score
-                self.validation_scores_.append(score)
-                no_improvement = 0 if score >= best_score + self.tol else no_improvement + 1
-                if score > best_score:
-                    best_score, best_network = score, self.network_.copy()
-                    self.best_validation_score_ = score
-            else:
-                loss = record["train_loss"]
-                no_improvement = 0 if loss <= best_loss - self.tol else no_improvement + 1
-                best_loss = min(best_loss, loss)
-            stopped = no_improvement > self.n_iter_no_change
-            # as in the original SET, the topology of the final network is not evolved
-            self._evolve(record, rng, X, y, skip=stopped or epoch == self.max_iter - 1)
-            self._finish_epoch(record)
-            if stopped:
-                break
-
-        if self.early_stopping and best_network is not None:
-            self.network_ = best_network
-        if not stopped:
-            warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
-                "the optimization hasn't converged yet.",
-                ConvergenceWarning,
-            )
-
-    def _prune_due(self, epoch):
-        if self.prune is None:
-            return False
-        start = max(1, int(round(self.prune_start * self.max_iter)))
-        return is_due(epoch, start, self.prune_every)
-
-    def _prune(self, network, rng, regrow):
+    def _prune(self, network, rng):
         """One importance-pruning step; returns the number of neurons removed."""
         before = sum(network.hidden_layer_sizes)
         floors = [max(1, int(np.ceil(self.prune_min_width * w))) for w in self._hidden_sizes()]
@@ -780,7 +810,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             )
             for h, floor in enumerate(floors)
         ]
-        prune_neurons(network, keep_masks, rng if self.prune_regrow else None, regrow)
+        prune_neurons(network, keep_masks, rng if self.prune_regrow else None,
+                      self._regrow_init())
         return before - sum(network.hidden_layer_sizes)
 
     def _report_kernel_start_up(self):
@@ -819,7 +850,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         mlp : MLPClassifier
         """
         check_is_fitted(self)
-        return to_mlpclassifier(self)
+        batch_size = AUTO_BATCH_SIZE if self.batch_size == "auto" else self.batch_size
+        return to_mlpclassifier(self, batch_size)
 
     # -- prediction --------------------------------------------------------------
     def predict_proba(self, X):

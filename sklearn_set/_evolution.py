@@ -7,7 +7,8 @@ there is no Python loop over connections or neurons.
 
 * :func:`evolve_set`: SET's remove-by-magnitude, regrow-at-random step on a layer.
 * :func:`prune_neurons`: importance pruning of hidden neurons across a network.
-* :func:`is_due` and :func:`zeta_at`: schedules, plain functions of the step.
+
+When they run, and how much they change, is :mod:`._schedule`'s business.
 """
 
 import numba
@@ -20,15 +21,12 @@ from ._network import draw_weights
 
 __all__ = [
     "PRUNE_CRITERIA",
-    "ZETA_SCHEDULES",
-    "zeta_at",
     "set_keep_mask",
     "evolve_set",
     "evolve_network",
     "neuron_importance",
     "importance_keep_mask",
     "prune_neurons",
-    "is_due",
 ]
 
 PRUNE_CRITERIA = ("incoming", "outgoing", "both")
@@ -270,29 +268,3 @@ def prune_neurons(network, keep_masks, rng=None, regrow_init="zero"):
             if n_grow > 0:
                 _keep_and_grow(layer, np.ones(t.nnz, dtype=bool), n_grow, rng, regrow_init)
     return nnz_before - network.nnz
-
-
-ZETA_SCHEDULES = ("constant", "cosine")
-
-
-def zeta_at(step, stop, zeta, schedule="constant"):
-    """The fraction rewired at evolution time ``step`` (epochs or batches done).
-
-    Zero from ``stop`` on. ``"cosine"`` decays from ``zeta`` towards 0 at ``stop``, as
-    in RigL (Evci et al., 2020): ``zeta / 2 * (1 + cos(pi * step / stop))``.
-    """
-    if step >= stop:
-        return 0.0
-    if schedule == "constant":
-        return zeta
-    if schedule == "cosine":
-        return 0.5 * zeta * (1.0 + np.cos(np.pi * step / stop))
-    raise ValueError(f"Unknown zeta schedule {schedule!r}; expected one of {ZETA_SCHEDULES}.")
-
-
-def is_due(epoch, start, every):
-    """Whether a scheduled step runs after ``epoch`` (1-based).
-
-    It runs after epoch ``start`` and then every ``every`` epochs.
-    """
-    return epoch >= start and (epoch - start) % every == 0

@@ -15,7 +15,7 @@ __all__ = ["to_mlpclassifier"]
 _SHARED_ACTIVATIONS = ("relu", "tanh", "logistic")
 
 
-def to_mlpclassifier(estimator):
+def to_mlpclassifier(estimator, batch_size):
     """A fitted :class:`~sklearn.neural_network.MLPClassifier` with ``estimator``'s function.
 
     Missing connections become zeros. With two classes, scikit-learn uses one
@@ -27,6 +27,10 @@ def to_mlpclassifier(estimator):
     ----------
     estimator : SETMLPClassifier
         A fitted estimator with a ``"relu"``, ``"tanh"`` or ``"logistic"`` activation.
+    batch_size : int
+        The estimator's mini-batch size as a number: ``"auto"`` means another size
+        in :class:`~sklearn.neural_network.MLPClassifier`, so copying it would make
+        the exported model go on training with other batches.
 
     Returns
     -------
@@ -47,7 +51,7 @@ def to_mlpclassifier(estimator):
     mlp = MLPClassifier(
         hidden_layer_sizes=tuple(estimator.hidden_layer_sizes_),
         activation=estimator.activation, solver="sgd", alpha=estimator.alpha,
-        batch_size=estimator.batch_size, learning_rate="constant",
+        batch_size=batch_size, learning_rate="constant",
         learning_rate_init=estimator.learning_rate_init, momentum=estimator.momentum,
         nesterovs_momentum=estimator.nesterovs_momentum, max_iter=estimator.max_iter,
         random_state=estimator.random_state,

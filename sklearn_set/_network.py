@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 
 from ._kernels import (
     backward_momentum_update,
@@ -38,8 +39,8 @@ ALLRELU_SLOPE = 0.6
 #: At prediction time, the most samples per forward pass, and the most activations
 #: one layer may hold for a pass (128 MiB in float32): wide layers get smaller chunks,
 #: so that evaluating a million-neuron network costs little beyond its connections.
-#: But never fewer than PREDICT_MIN_CHUNK samples: on 3 x 3.5M hidden neurons, chunks
-#: of 9 took 5x longer than unchunked prediction.
+#: But never fewer than PREDICT_MIN_CHUNK samples: a pass costs a sweep over every
+#: connection whatever the chunk, so tiny chunks on huge layers repeat that sweep.
 PREDICT_CHUNK = 2048
 PREDICT_ACTIVATIONS = 1 << 25
 PREDICT_MIN_CHUNK = 64
@@ -51,7 +52,7 @@ def samples_as_columns(X, rows, dtype):
     The kernels' batch-innermost layout. A scipy.sparse ``X`` is densified one block
     at a time, so that a wide sparse input is never held densely as a whole, and
     straight into that layout: its nonzeros are scattered into zeros, with no dense
-    transpose (which took 6x longer for 64 samples of 200 000 features).
+    transpose, which would touch every zero twice.
     """
     block = X[rows]
     if not sp.issparse(block):
@@ -119,7 +120,7 @@ class SparseLayer:
 
     def copy(self):
         return SparseLayer(
-            self.topology,  # immutable, shared
+            self.topology.share(),  # same connections, but a view cache of its own
             self.weights.copy(),
             self.bias.copy(),
             self.velocity.copy(),
@@ -148,11 +149,13 @@ class SparseLayer:
 
         Each new array is allocated right after an old one of the same size is let go.
         That keeps the peak low, and the new array takes memory the process has just
-        touched: fresh pages cost a kernel fault and zeroing each (on a VM that hands
-        freed memory back to its host, about 7 us per 4 KiB page, which made the moves
-        of a 40M-connection layer 6x slower). Hence ``rebuild`` comes unbound: nothing
-        here holds the old topology once it is replaced, and the old transposed view,
-        which nothing reads during the move, goes before anything is allocated.
+        touched: fresh pages cost a kernel fault and zeroing each, and on a VM that
+        hands freed memory back to its host those faults dominate the move of a large
+        layer. Hence ``rebuild`` comes unbound: nothing here holds the old topology
+        once it is replaced, and the old transposed view, which nothing reads during
+        the move, goes before anything is allocated. The layer owns its topology
+        object (copies hold their own, see :meth:`Topology.share`), so releasing the
+        view never takes it from a copy such as an early-stopping snapshot.
         """
         dtype = self.weights.dtype
         self.topology.release_transposed()
@@ -293,10 +296,7 @@ class SparseMLP:
             a = np.tanh(z, out=z)
             return a, (one - a * a) if keep_gradient else None
         if self.activation == "logistic":
-            np.negative(z, out=z)
-            np.exp(z, out=z)
-            z += one
-            a = np.reciprocal(z, out=z)
+            a = expit(z, out=z)  # 1 / (1 + exp(-z)) would overflow for z < -88 in float32
             return a, (a * (one - a)) if keep_gradient else None
         slope = z.dtype.type(self._negative_slope(hidden_index))
         positive = z > 0
@@ -441,7 +441,7 @@ class SparseMLP:
         widest = max(self.layers[0].topology.n_in,
                      *(layer.topology.n_out for layer in self.layers))
         step = max(PREDICT_MIN_CHUNK, min(PREDICT_CHUNK, PREDICT_ACTIVATIONS // widest))
-        if step > 16:  # whole SIMD vectors along the batch: 47 samples take 1.6x 48's time
+        if step > 16:  # whole SIMD vectors along the batch: a ragged tail slows every row
             step -= step % 16
         return step
 

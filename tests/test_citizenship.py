@@ -181,6 +181,13 @@ def test_sgd_steps_match_mlpclassifier(nesterovs_momentum):
         np.testing.assert_allclose(ours.toarray(), theirs, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("batch_size, expected", [("auto", 32), (17, 17)])
+def test_an_exported_model_keeps_the_batch_size(batch_size, expected):
+    X, y = _data()
+    mlp = _model(max_iter=2, batch_size=batch_size).fit(X, y).to_mlpclassifier()
+    assert mlp.batch_size == expected  # "auto" is 200 in MLPClassifier, 32 here
+
+
 def test_allrelu_cannot_be_exported():
     X, y = _data()
     clf = _model(activation="allrelu", max_iter=2).fit(X, y)

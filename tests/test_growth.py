@@ -6,7 +6,8 @@ from sklearn.datasets import make_classification
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_set import SETMLPClassifier
-from sklearn_set._evolution import evolve_set, zeta_at
+from sklearn_set._evolution import evolve_set
+from sklearn_set._schedule import zeta_at
 from sklearn_set._growth import sampled_gradient_growth, top_gradient_positions
 from sklearn_set._network import SparseMLP
 from sklearn_set._topology import erdos_renyi

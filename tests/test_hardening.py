@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sklearn_set import SETMLPClassifier, benchmark
+from sklearn_set import SETMLPClassifier
+from sklearn_set.study import _run as runner
 from sklearn_set._memory import estimate_fit_bytes
 from sklearn_set.datasets import DATASETS, load_dataset, search_paths
 
@@ -133,7 +134,7 @@ def test_a_truncated_mat_file_is_refused(tmp_path):
 @FAST
 @given(value=st.text(max_size=10))
 def test_benchmark_arguments_fail_in_one_line(value, capsys):
-    parser = benchmark.build_parser()
+    parser = runner.build_parser()
     for option in ("--datasets", "--methods", "--seeds", "--n-jobs"):
         try:
             parser.parse_args(["--out", "x", option, value])

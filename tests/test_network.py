@@ -99,3 +99,34 @@ def test_train_batch_decreases_loss(rng):
         for _ in range(50)
     ]
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_logistic_saturates_without_overflow_warnings(rng):
+    import warnings
+
+    network = _network(rng, "logistic")
+    for dtype in (np.float32, np.float64):
+        z = np.array([[-1e4, -100.0, 0.0, 100.0, 1e4]], dtype=dtype)
+        with warnings.catch_warnings(), np.errstate(all="raise"):
+            warnings.simplefilter("error")
+            a, derivative = network._activate(z, 0, keep_gradient=True)
+        assert_allclose(a, [[0.0, 0.0, 0.5, 1.0, 1.0]], atol=1e-30)
+        assert_allclose(derivative, [[0.0, 0.0, 0.25, 0.0, 0.0]], atol=1e-30)
+
+
+def test_a_copied_layer_keeps_its_topology_when_the_original_rewires(rng):
+    network = _network(rng, "relu", sizes=(30, 40, 3), epsilon=5.0)
+    layer = network.layers[0]
+    view = layer.topology.transposed()
+    snapshot = layer.copy()
+    indptr, indices = snapshot.topology.indptr.copy(), snapshot.topology.indices.copy()
+    assert snapshot.topology is not layer.topology
+    assert snapshot.topology.indices is layer.topology.indices  # shared, not copied
+    keep = np.ones(layer.topology.nnz, dtype=bool)
+    keep[::3] = False
+    free = np.setdiff1d(np.arange(30 * 40), layer.topology.keys())[: np.count_nonzero(~keep)]
+    layer.rewire(keep, free, np.zeros(free.shape[0], dtype=layer.weights.dtype))
+    assert snapshot.topology.transposed() is view  # not released by the rewire
+    np.testing.assert_array_equal(snapshot.topology.indptr, indptr)
+    np.testing.assert_array_equal(snapshot.topology.indices, indices)
+    assert not np.array_equal(layer.topology.keys(), snapshot.topology.keys())

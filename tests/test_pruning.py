@@ -5,11 +5,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn_set import SETMLPClassifier
 from sklearn_set._evolution import (
     importance_keep_mask,
-    is_due,
     neuron_importance,
     prune_neurons,
 )
 from sklearn_set._network import SparseMLP
+from sklearn_set._schedule import is_due
 
 
 def _network(rng, sizes=(12, 20, 16, 3)):

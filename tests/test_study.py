@@ -11,11 +11,12 @@ import time
 import numpy as np
 import pytest
 
-from sklearn_set import benchmark, report
+from sklearn_set.study import _report as report
+from sklearn_set.study import _run as runner
 from sklearn_set.datasets import load_dataset, search_paths
 
 SMALL = ("colon", "GLIOMA")
-pytestmark = pytest.mark.skipif(
+needs_data = pytest.mark.skipif(
     not all(any((p / f"{d}.mat").is_file() for p in search_paths()) for d in SMALL),
     reason="the colon and GLIOMA datasets are not found",
 )
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 def _cli(*args, **kwargs):
     return subprocess.Popen(
-        [sys.executable, "-m", "sklearn_set.benchmark", *args],
+        [sys.executable, "-m", "sklearn_set.study", "run", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
     )
 
@@ -38,13 +39,14 @@ def _read_results(out):
         return reader.fieldnames, list(reader)
 
 
+@needs_data
 def test_results_have_exactly_the_columns_and_one_row_per_run(tmp_path):
-    benchmark.run_study(["colon"], list(benchmark.METHODS), [0, 1], tmp_path,
+    runner.run_study(["colon"], list(runner.METHODS), [0, 1], tmp_path,
                         profile="smoke", log=lambda m: None)
     columns, rows = _read_results(tmp_path)
-    assert tuple(columns) == benchmark.COLUMNS
+    assert tuple(columns) == runner.COLUMNS
     assert [(r["method"], r["seed"]) for r in rows] == [
-        (m, str(s)) for m in benchmark.METHODS for s in (0, 1)
+        (m, str(s)) for m in runner.METHODS for s in (0, 1)
     ]
     for row in rows:
         assert float(row["gap_acc"]) == pytest.approx(float(row["train_acc"]) - float(row["test_acc"]))
@@ -63,14 +65,16 @@ def test_results_have_exactly_the_columns_and_one_row_per_run(tmp_path):
     assert by_method["set"]["params_end"] == by_method["set"]["params_start"]
 
 
+@needs_data
 def test_a_finished_study_is_not_redone(tmp_path):
     args = (["colon"], ["static", "set"], [0, 1], tmp_path)
-    benchmark.run_study(*args, profile="smoke", log=lambda m: None)
+    runner.run_study(*args, profile="smoke", log=lambda m: None)
     before = _snapshot(tmp_path)
-    assert benchmark.run_study(*args, profile="smoke", log=lambda m: None) == 0
+    assert runner.run_study(*args, profile="smoke", log=lambda m: None) == 0
     assert _snapshot(tmp_path) == before
 
 
+@needs_data
 def test_a_killed_study_resumes_without_redoing_finished_runs(tmp_path):
     args = ["--datasets", ",".join(SMALL), "--methods", "all", "--seeds", "5",
             "--profile", "smoke", "--out", str(tmp_path)]
@@ -81,7 +85,7 @@ def test_a_killed_study_resumes_without_redoing_finished_runs(tmp_path):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     finished = _snapshot(tmp_path)
-    total = len(SMALL) * len(benchmark.METHODS) * 5
+    total = len(SMALL) * len(runner.METHODS) * 5
     assert 3 <= len(finished) < total, "the study was not interrupted midway"
 
     process = _cli(*args)
@@ -94,6 +98,7 @@ def test_a_killed_study_resumes_without_redoing_finished_runs(tmp_path):
     assert len(_read_results(tmp_path)[1]) == total
 
 
+@needs_data
 def test_two_studies_sharing_a_directory_do_not_corrupt_results(tmp_path):
     common = ["--methods", "static,set,set-ip", "--seeds", "4", "--profile", "smoke",
               "--out", str(tmp_path)]
@@ -103,7 +108,7 @@ def test_two_studies_sharing_a_directory_do_not_corrupt_results(tmp_path):
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
     columns, rows = _read_results(tmp_path)
-    assert tuple(columns) == benchmark.COLUMNS
+    assert tuple(columns) == runner.COLUMNS
     assert sorted((r["dataset"], r["method"], r["seed"]) for r in rows) == sorted(
         (d, m, str(s)) for d in SMALL for m in ("static", "set", "set-ip") for s in range(4)
     )
@@ -111,6 +116,7 @@ def test_two_studies_sharing_a_directory_do_not_corrupt_results(tmp_path):
         json.loads(path.read_text())  # every run file is whole
 
 
+@needs_data
 @pytest.mark.parametrize(
     "args, code, message",
     [
@@ -134,6 +140,7 @@ def test_command_line_errors_are_one_readable_line(tmp_path, args, code, message
     assert "Traceback" not in stderr
 
 
+@needs_data
 def test_debug_flag_shows_the_traceback(tmp_path):
     (tmp_path / "colon.mat").write_bytes(b"MATLAB 5.0 truncated")
     process = _cli("--out", str(tmp_path / "study"), "--datasets", "colon", "--seeds", "1",
@@ -143,15 +150,16 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     assert "Traceback" in stderr
 
 
+@needs_data
 def test_a_directory_of_another_profile_is_refused(tmp_path):
-    benchmark.run_study(["colon"], ["static"], [0], tmp_path, profile="smoke", log=lambda m: None)
+    runner.run_study(["colon"], ["static"], [0], tmp_path, profile="smoke", log=lambda m: None)
     with pytest.raises(ValueError, match="profile 'smoke'"):
-        benchmark.run_study(["colon"], ["static"], [0], tmp_path, profile="quick", log=lambda m: None)
+        runner.run_study(["colon"], ["static"], [0], tmp_path, profile="quick", log=lambda m: None)
 
 
 # -- report ------------------------------------------------------------------------
 def _record(dataset, method, seed, test_acc, train_acc=1.0, status="finished"):
-    row = dict.fromkeys(benchmark.COLUMNS, 1.0)
+    row = dict.fromkeys(runner.COLUMNS, 1.0)
     row.update(dataset=dataset, method=method, seed=seed, test_acc=test_acc,
                train_acc=train_acc, gap_acc=train_acc - test_acc,
                hidden_neurons_start=100, hidden_neurons_end=50 if method == "set-ip" else 100)
@@ -188,18 +196,56 @@ def test_report_marks_the_best_and_counts_divergence(tmp_path):
     assert "removed 50.0%" in text
 
 
+def test_a_report_of_an_empty_study_says_so(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    assert report.main([str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "holds no run yet" in text
+    assert not list(tmp_path.glob("*.png"))
+    diverged = [_record("a", "fc", s, np.nan, status="diverged") for s in range(2)]
+    assert "No run has finished yet (2 in the study, all diverged)" in report.render_markdown(
+        diverged, study=None)
+    assert report.write_plots(diverged, tmp_path) == ()
+
+
+@pytest.mark.parametrize("old, step", [("benchmark", "run"), ("report", "report")])
+def test_the_old_module_paths_still_work_and_say_where_they_moved(old, step):
+    import importlib
+    import sklearn_set.study.__main__ as cli
+
+    sys.modules.pop(f"sklearn_set.{old}", None)
+    with pytest.warns(FutureWarning, match=f"sklearn_set.{old} has moved to sklearn_set.study"):
+        module = importlib.import_module(f"sklearn_set.{old}")
+    assert module.main is cli._STEPS[step]
+    process = subprocess.run([sys.executable, "-m", f"sklearn_set.{old}", "--help"],
+                             capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0
+    assert f"python -m sklearn_set.study {step}" in process.stdout
+    assert "has moved to sklearn_set.study" in process.stderr
+
+
+def test_the_study_command_names_its_steps():
+    for args, code in (([], 2), (["--help"], 0), (["fit"], 2)):
+        process = subprocess.run([sys.executable, "-m", "sklearn_set.study", *args],
+                                 capture_output=True, text=True, timeout=120)
+        assert process.returncode == code
+        assert "{run,report}" in process.stdout + process.stderr
+
+
+@needs_data
 def test_report_command_writes_markdown_and_plots(tmp_path):
     pytest.importorskip("matplotlib")
-    benchmark.run_study(["colon"], ["mlp", "set", "set-ip"], [0, 1], tmp_path,
+    runner.run_study(["colon"], ["mlp", "set", "set-ip"], [0, 1], tmp_path,
                         profile="smoke", log=lambda m: None)
     assert report.main([str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
-    assert "python -m sklearn_set.benchmark" in text or "profile `smoke`" in text.lower()
+    assert "python -m sklearn_set.study run" in text or "profile `smoke`" in text.lower()
     for name in ("learning_curves.png", "neurons_alive.png", "gap.png"):
         assert (tmp_path / name).stat().st_size > 1000
         assert f"]({name})" in text
 
 
+@needs_data
 def test_ray_backend_gives_the_same_runs_as_loky(tmp_path):
     pytest.importorskip("ray")
     common = ["--datasets", "colon", "--methods", "static,set", "--seeds", "2",

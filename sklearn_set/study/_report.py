@@ -1,0 +1,353 @@
+"""Turn a study directory written by the study's run step into a report.
+
+    python -m sklearn_set.study report DIR [--out OUT] [--name report.md]
+
+writes ``DIR/report.md`` (or ``OUT/NAME``) (it also rebuilds ``DIR/results.csv`` from the run files)
+and, when matplotlib is installed (``pip install 'sklearn-set[plot]'``), three plots
+next to it: ``learning_curves.png``, ``neurons_alive.png`` and ``gap.png``.
+
+Every figure is a mean ± sample standard deviation over the seeds that finished. A
+run that diverged (its training loss stopped being finite) is counted and shown, never
+silently averaged away; comparisons between two methods use only the datasets on which
+both finished every seed.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ._run import METHODS, load_runs, write_results
+
+__all__ = ["summarize", "compare", "render_markdown", "write_plots", "write_report", "main"]
+
+#: Columns of the per-dataset tables: (column of results.csv, header, format).
+_TABLE = (
+    ("test_acc", "test acc", "{:.3f}"),
+    ("train_acc", "train acc", "{:.3f}"),
+    ("gap_acc", "gap acc", "{:.3f}"),
+    ("test_loss", "test loss", "{:.3f}"),
+    ("train_loss", "train loss", "{:.3f}"),
+    ("gap_loss", "gap loss", "{:.3f}"),
+    ("params_start", "params start", "{:,.0f}"),
+    ("params_end", "params end", "{:,.0f}"),
+    ("hidden_neurons_end", "hidden end", "{:,.0f}"),
+    ("epochs", "epochs", "{:.0f}"),
+    ("seconds", "seconds", "{:.1f}"),
+)
+
+#: The methods the study is about (importance pruning under SET and under RigL), and
+#: the dense baselines they are compared with.
+_HEADLINES, _BASELINES = ("set-ip", "rigl-ip"), ("mlp", "fc")
+
+
+def _group(records):
+    """{dataset: {method: [record, ...]}}, in the order of the records."""
+    groups = {}
+    for record in records:
+        row = record["row"]
+        groups.setdefault(row["dataset"], {}).setdefault(row["method"], []).append(record)
+    return groups
+
+
+def _finished(runs):
+    return [r for r in runs if r.get("status", "finished") == "finished"]
+
+
+def summarize(runs, column):
+    """(mean, sd, n finished, n runs) of ``column`` over the finished runs."""
+    values = np.array([r["row"][column] for r in _finished(runs)], dtype=float)
+    if values.size == 0:
+        return np.nan, np.nan, 0, len(runs)
+    sd = values.std(ddof=1) if values.size > 1 else 0.0
+    return float(values.mean()), float(sd), int(values.size), len(runs)
+
+
+def compare(groups, method, baseline, column, higher_is_better=True):
+    """Wins, ties and losses of ``method`` against ``baseline`` over datasets.
+
+    A dataset counts only when both methods finished the same seeds, all of them.
+    A win is *clear* when the mean of the per-seed (paired, same split) differences
+    exceeds twice its standard error.
+
+    Returns
+    -------
+    dict with ``wins``, ``ties``, ``losses``, ``clear_wins``, ``clear_losses``,
+    ``datasets`` (compared) and ``left_out`` (datasets with a diverged or missing run).
+    """
+    outcome = dict(wins=0, ties=0, losses=0, clear_wins=0, clear_losses=0,
+                   datasets=[], left_out=[])
+    sign = 1.0 if higher_is_better else -1.0
+    for dataset, methods in groups.items():
+        ours, theirs = methods.get(method, []), methods.get(baseline, [])
+        ours_by_seed = {r["row"]["seed"]: r["row"][column] for r in _finished(ours)}
+        theirs_by_seed = {r["row"]["seed"]: r["row"][column] for r in _finished(theirs)}
+        seeds = sorted(ours_by_seed)
+        if (not seeds or len(ours_by_seed) != len(ours) or len(theirs_by_seed) != len(theirs)
+                or sorted(theirs_by_seed) != seeds):
+            if ours or theirs:
+                outcome["left_out"].append(dataset)
+            continue
+        outcome["datasets"].append(dataset)
+        delta = sign * np.array([ours_by_seed[s] - theirs_by_seed[s] for s in seeds])
+        mean = delta.mean()
+        se = delta.std(ddof=1) / np.sqrt(delta.size) if delta.size > 1 else np.inf
+        if np.isclose(mean, 0.0, atol=1e-12):
+            outcome["ties"] += 1
+        elif mean > 0:
+            outcome["wins"] += 1
+            outcome["clear_wins"] += bool(mean > 2 * se)
+        else:
+            outcome["losses"] += 1
+            outcome["clear_losses"] += bool(-mean > 2 * se)
+    return outcome
+
+
+def _cell(runs, column, fmt, bold=False, count_diverged=True):
+    mean, sd, n, total = summarize(runs, column)
+    if n == 0:
+        return (f"— ({total}/{total} diverged)" if count_diverged else "—") if total else ""
+    text = f"{fmt.format(mean)} ± {fmt.format(sd)}"
+    if bold:
+        text = f"**{text}**"
+    if n < total and count_diverged:
+        text += f" ({total - n}/{total} diverged)"
+    return text
+
+
+def _best_method(methods):
+    """The method with the best mean test accuracy among those that finished every run
+    (a mean over the survivors of a diverging method would flatter it)."""
+    means = {m: summarize(runs, "test_acc")[0] for m, runs in methods.items()
+             if len(_finished(runs)) == len(runs)}
+    means = {m: v for m, v in means.items() if np.isfinite(v)}
+    return max(means, key=means.get) if means else None
+
+
+def _method_order(groups):
+    seen = {m for methods in groups.values() for m in methods}
+    return [m for m in METHODS if m in seen] + sorted(seen - set(METHODS))
+
+
+def render_markdown(records, study, plots=()):
+    """The report as Markdown text."""
+    groups = _group(records)
+    methods = _method_order(groups)
+    lines = ["# Generalization study", ""]
+    if study:
+        commands = study.get("commands") or [study["command"]]
+        lines += [
+            f"Profile `{study['profile']}`, produced by:", "",
+            "```", *commands, "```", "",
+            "Hyperparameters (the same for every dataset and method): "
+            + ", ".join(f"`{k}={v}`" for k, v in study["settings"].items()) + ".", "",
+        ]
+    if not _finished(records):
+        lines.append(
+            f"No run has finished yet ({len(records)} in the study, all diverged); there is "
+            "nothing to report." if records else "The study holds no run yet; there is "
+            "nothing to report. Runs appear as `python -m sklearn_set.study run` saves them."
+        )
+        return "\n".join(lines) + "\n"
+    n_diverged = sum(r.get("status") == "diverged" for r in records)
+    lines += [
+        f"{len(records)} runs over {len(groups)} datasets and {len(methods)} methods; "
+        f"{n_diverged} diverged (training loss not finite) and are shown as such.",
+        "Cells are mean ± sd over seeds. The best mean test accuracy of each dataset, among "
+        "methods that finished every run, is in bold.",
+        "",
+        "## Test accuracy", "",
+        "| dataset | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
+    for dataset, by_method in groups.items():
+        best = _best_method(by_method)
+        cells = [_cell(by_method.get(m, []), "test_acc", "{:.3f}", bold=(m == best))
+                 for m in methods]
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+
+    for headline in (h for h in _HEADLINES if h in methods):
+        lines += ["", f"## `{headline}` against the dense baselines", ""]
+        lines += [
+            "Per dataset, by the mean over seeds; *clear* means the mean paired "
+            "(same split) difference exceeds twice its standard error. A smaller "
+            "generalization gap (train − test accuracy) counts as a win.", "",
+            "| against | metric | wins (clear) | ties | losses (clear) | datasets compared | left out |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for baseline in (b for b in _BASELINES if b in methods):
+            for column, label, higher in (("test_acc", "test accuracy", True),
+                                          ("gap_acc", "gap (accuracy)", False)):
+                c = compare(groups, headline, baseline, column, higher)
+                lines.append(
+                    f"| {baseline} | {label} | {c['wins']} ({c['clear_wins']}) | {c['ties']} | "
+                    f"{c['losses']} ({c['clear_losses']}) | {len(c['datasets'])} | "
+                    f"{', '.join(c['left_out']) or '—'} |"
+                )
+        runs = _finished([r for r in records if r["row"]["method"] == headline])
+        removed = [1 - r["row"]["hidden_neurons_end"] / r["row"]["hidden_neurons_start"] for r in runs]
+        params = [r["row"]["params_end"] / r["row"]["params_start"] for r in runs]
+        if removed:
+            spread = np.std(removed, ddof=1) if len(removed) > 1 else 0.0
+            lines += [
+                "",
+                f"`{headline}` removed {np.mean(removed):.1%} ± {spread:.1%} of the hidden "
+                f"neurons (mean over all its runs) and ended with {np.mean(params):.1%} of "
+                "its starting parameters.",
+            ]
+
+    if plots:
+        lines += ["", "## Plots", ""]
+        for title, name in plots:
+            lines += [f"**{title}**", "", f"![{title}]({name})", ""]
+
+    lines += ["", "## Per dataset", ""]
+    for dataset, by_method in groups.items():
+        best = _best_method(by_method)
+        lines += [f"### {dataset}", "",
+                  "| method | finished | " + " | ".join(h for _, h, _ in _TABLE) + " |",
+                  "|---|---|" + "---|" * len(_TABLE)]
+        for m in methods:
+            if m not in by_method:
+                continue
+            runs = by_method[m]
+            cells = [f"{len(_finished(runs))}/{len(runs)}"] + [
+                _cell(runs, col, fmt, bold=(col == "test_acc" and m == best), count_diverged=False)
+                for col, _, fmt in _TABLE
+            ]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_curve(runs, key):
+    curves = [r["curves"][key] for r in _finished(runs) if r.get("curves", {}).get(key)]
+    if not curves:
+        return None
+    length = min(len(c) for c in curves)
+    return np.mean([c[:length] for c in curves], axis=0)
+
+
+def write_plots(records, out):
+    """Write the three PNGs into ``out``; returns their (title, file name) pairs.
+
+    Returns an empty tuple when matplotlib is not installed or no run has finished.
+    """
+    if not _finished(records):
+        return ()
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ()
+    out = Path(out)
+    groups = _group(records)
+    methods = _method_order(groups)
+    colors = {m: f"C{i}" for i, m in enumerate(methods)}
+    written = []
+
+    n = len(groups)
+    n_cols = min(5, n)
+    n_rows = int(np.ceil(n / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3 * n_cols, 2.3 * n_rows), squeeze=False)
+    for ax, (dataset, by_method) in zip(axes.flat, groups.items()):
+        for m in methods:
+            curve = _mean_curve(by_method.get(m, []), "train_loss")
+            if curve is not None:
+                ax.plot(np.arange(1, curve.size + 1), curve, color=colors[m], label=m, lw=1)
+        ax.set_yscale("log")
+        ax.set_title(dataset, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=8)
+    fig.suptitle("training loss per epoch (mean over seeds; log scale)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    fig.savefig(out / "learning_curves.png", dpi=50)
+    plt.close(fig)
+    written.append(("Learning curves", "learning_curves.png"))
+
+    headline = next((h for h in _HEADLINES if h in methods), None)
+    if headline:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for i, (dataset, by_method) in enumerate(groups.items()):
+            curve = _mean_curve(by_method.get(headline, []), "hidden_neurons")
+            if curve is not None:
+                start = by_method[headline][0]["row"]["hidden_neurons_start"]
+                ax.plot(np.arange(1, curve.size + 1), curve / start, lw=1,
+                        color=f"C{i % 10}", ls="-" if i < 10 else "--", label=dataset)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("hidden neurons alive (fraction)")
+        ax.set_ylim(0, 1.05)
+        ax.legend(fontsize=6, ncol=3)
+        ax.set_title(f"{headline}: hidden neurons alive after each epoch", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(out / "neurons_alive.png", dpi=70)
+        plt.close(fig)
+        written.append((f"Hidden neurons alive ({headline})", "neurons_alive.png"))
+
+    fig, ax = plt.subplots(figsize=(12, 3.5))
+    width = 0.8 / len(methods)
+    for k, m in enumerate(methods):
+        stats = [summarize(by_method.get(m, []), "gap_acc") for by_method in groups.values()]
+        ax.bar(np.arange(n) + (k - (len(methods) - 1) / 2) * width, [s[0] for s in stats],
+               width, yerr=[s[1] for s in stats], color=colors[m], label=m,
+               error_kw=dict(lw=0.5))
+    ax.set_xticks(np.arange(n), list(groups), rotation=30, fontsize=7)
+    ax.set_ylabel("train − test accuracy")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize=7, ncol=len(methods))
+    ax.set_title("generalization gap (mean ± sd over seeds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "gap.png", dpi=60)
+    plt.close(fig)
+    written.append(("Generalization gap", "gap.png"))
+    return tuple(written)
+
+
+def write_report(study_dir, out=None, name="report.md"):
+    """Write results.csv, the plots and the report for ``study_dir``; returns the report path.
+
+    The report and the plots go to ``out`` (default: ``study_dir``), the report under
+    ``name``.
+    """
+    study_dir = Path(study_dir)
+    if not (study_dir / "runs").is_dir():
+        raise FileNotFoundError(f"{study_dir} holds no runs/ directory; is it a study's --out?")
+    out = Path(out) if out is not None else study_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(study_dir)
+    records = load_runs(study_dir)
+    study_file = study_dir / "study.json"
+    study = json.loads(study_file.read_text()) if study_file.exists() else None
+    plots = write_plots(records, out)
+    report = out / name
+    report.write_text(render_markdown(records, study, plots))
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m sklearn_set.study report",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("study_dir", help="the --out directory of a study")
+    parser.add_argument("--out", default=None, help="where to write (default: study_dir)")
+    parser.add_argument("--name", default="report.md", help="file name of the report")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    try:
+        print(write_report(args.study_dir, args.out, args.name))
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
