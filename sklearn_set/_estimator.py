@@ -188,7 +188,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         ``1`` prints one line per epoch (loss, accuracy, connections, hidden neurons
         alive) and, once per process, how long the Numba kernels took to compile or
         load from cache. ``2`` adds the seconds spent in the forward pass, in the
-        backward pass with the update, and in evolution.
+        backward pass with the update, and in evolution, and how much of the
+        training ran outside the Numba kernels.
     warm_start : bool, default=False
         Continue from the previous fit's network instead of starting anew.
 
@@ -227,7 +228,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         (connections before and after the epoch's evolution and pruning), ``hidden_neurons`` (width of each hidden layer after it),
         ``rewired`` (connections moved by evolution), ``pruned_neurons``,
         ``seconds_train`` (the epoch's SGD, of which ``seconds_forward`` in forward
-        passes and ``seconds_backward`` in backward passes and updates) and
+        passes, ``seconds_backward`` in backward passes and updates, and
+        ``seconds_kernels`` inside the Numba kernels of both) and
         ``seconds_evolve`` (evolution and pruning), and ``explored_fraction`` per
         layer with ``track_exploration``.
     feature_importances_ : ndarray of shape (n_features_in_,)
@@ -534,7 +536,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, incremental, classes=None):
         """The one training path of ``fit``, warm start and ``partial_fit``."""
         first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_DTYPE, reset=first_pass)
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_DTYPE, order="C",
+                            reset=first_pass)
         y = self._encode_targets(y, classes, first_pass, incremental)
         if incremental and not first_pass:
             rng = self._rng
@@ -690,7 +693,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         network = self.network_
         network.dropout = self.dropout
         n_samples = X.shape[0]
-        timer = {"forward": 0.0, "backward": 0.0}
+        timer = {"forward": 0.0, "backward": 0.0, "kernels": 0.0}
         rewired, seconds_evolve = 0, 0.0
         start = time.perf_counter()
         order = rng.permutation(n_samples)
@@ -729,6 +732,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             "seconds_train": time.perf_counter() - start - seconds_evolve,
             "seconds_forward": timer["forward"],
             "seconds_backward": timer["backward"],
+            "seconds_kernels": timer["kernels"],
             "rewired": rewired,
             "seconds_evolve": seconds_evolve,
         }
@@ -831,9 +835,13 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             line += f", validation accuracy = {record['val_accuracy']:.4f}"
         line += f", nnz = {record['nnz']}, hidden neurons = {sum(record['hidden_neurons'])}"
         if timings:
+            epoch = record["seconds_train"] + record["seconds_evolve"]
+            outside = record["seconds_train"] - record["seconds_kernels"]
             line += (
                 f", forward {record['seconds_forward']:.3f} s, backward and update "
-                f"{record['seconds_backward']:.3f} s, evolution {record['seconds_evolve']:.3f} s"
+                f"{record['seconds_backward']:.3f} s, evolution {record['seconds_evolve']:.3f} s; "
+                f"training outside the kernels {outside:.3f} s "
+                f"({outside / epoch if epoch > 0 else 0.0:.0%} of the epoch)"
             )
         print(line)
 

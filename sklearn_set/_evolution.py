@@ -188,6 +188,7 @@ def evolve_network(network, zeta, rng, regrow_init="zero", grow=random_growth, s
 
     ``signals`` holds one ``(input, delta)`` per layer when ``grow`` needs them.
     """
+    network.release_scratch()  # before the moves allocate
     signals = signals if signals is not None else [None] * len(network.layers)
     return sum(evolve_set(layer, zeta, rng, regrow_init, grow, signal)
                for layer, signal in zip(network.layers, signals))
@@ -254,6 +255,7 @@ def prune_neurons(network, keep_masks, rng=None, regrow_init="zero"):
     n_removed : int
         Connections removed, net of any regrown.
     """
+    network.release_scratch()  # before the moves allocate
     nnz_before = network.nnz
     budgets = [layer.topology.nnz for layer in network.layers]
     first, last = network.layers[0].topology, network.layers[-1].topology

@@ -22,7 +22,14 @@ from numba import njit, prange
 from ._jit import cached_njit
 
 __all__ = [
+    "IDENTITY", "RELU", "TANH", "LOGISTIC",
     "spmm",
+    "spmm_activate",
+    "activate",
+    "softmax",
+    "cross_entropy",
+    "bias_momentum_update",
+    "gather_columns",
     "spmm_transposed",
     "sddmm",
     "momentum_update",
@@ -68,13 +75,73 @@ def _accumulate(row, weights, sources, indices, start, stop):
             row[b] += w * src[b]
 
 
-@cached_njit(parallel=True)
-def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
-    """Forward pass: ``out[j] = bias[j] + sum_i W[i, j] * x[i]``.
+#: Activation codes of :func:`spmm_activate` and :func:`activate`. ``RELU`` with a
+#: non-zero slope is a leaky ReLU (All-ReLU's layers).
+IDENTITY, RELU, TANH, LOGISTIC = 0, 1, 2, 3
 
-    The weights are first gathered into transposed order in one pass, so that the
-    product streams through them: a gather interleaved with the products stalls on
-    each random read.
+
+@njit(inline="always")
+def _activation(z, kind, slope, zero, one):
+    """``(a(z), a'(z))`` for one pre-activation; ``zero`` and ``one`` carry its dtype."""
+    if kind == RELU:
+        if z > zero:
+            return z, one
+        if slope == zero:
+            return zero, zero
+        return slope * z, slope
+    if kind == TANH:
+        a = np.tanh(z)
+        return a, one - a * a
+    if kind == LOGISTIC:  # the form that cannot overflow: exp of a non-positive number
+        if z >= zero:
+            a = one / (one + np.exp(-z))
+        else:
+            e = np.exp(z)
+            a = e / (one + e)
+        return a, a * (one - a)
+    return z, one
+
+
+@njit(inline="always")
+def _uniform(seed, j, b, batch):
+    """A uniform draw in [0, 1) for unit ``j`` and sample ``b``: a hash of the position
+    and the pass's ``seed`` (SplitMix64's finaliser), so that a dropout mask depends on
+    neither the thread count nor the order of evaluation."""
+    h = seed + (np.uint64(j) * np.uint64(batch) + np.uint64(b)) * np.uint64(0x9E3779B97F4A7C15)
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    h = h ^ (h >> np.uint64(31))
+    return np.float64(h >> np.uint64(40)) * (1.0 / 16777216.0)
+
+
+@njit(inline="always")
+def _activate_row(row, local_gradient, j, kind, slope, keep, seed):
+    """Activate ``row`` (unit ``j``) in place, drop units with probability ``1 - keep``
+    (inverted dropout, off when ``keep == 1``), and write the derivative, dropout
+    included, into ``local_gradient[j]`` unless that array is empty."""
+    zero, one = row.dtype.type(0.0), row.dtype.type(1.0)
+    scale = row.dtype.type(1.0 / keep)
+    with_gradient = local_gradient.shape[0] > 0
+    batch = row.shape[0]
+    for b in range(batch):
+        a, derivative = _activation(row[b], kind, slope, zero, one)
+        if keep < 1.0:
+            mask = scale if _uniform(seed, j, b, batch) < keep else zero
+            a *= mask
+            derivative *= mask
+        row[b] = a
+        if with_gradient:
+            local_gradient[j, b] = derivative
+
+
+@cached_njit(parallel=True)
+def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, keep, seed,
+                  out, local_gradient, t_weights):
+    """Forward pass of a layer, its activation and dropout fused in:
+    ``out[j] = dropout(a(bias[j] + sum_i W[i, j] * x[i]))``.
+
+    Each output row is activated while it is still in cache, so the activation costs no
+    extra pass over the activations.
 
     Parameters
     ----------
@@ -84,8 +151,19 @@ def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
         Weights in canonical (by input neuron) order.
     bias : ndarray of shape (n_out,)
     x : ndarray of shape (n_in, batch)
+    kind : int
+        ``IDENTITY``, ``RELU``, ``TANH`` or ``LOGISTIC``.
+    slope : float
+        Negative-side slope of ``RELU``, in the array dtype.
+    keep : float
+        Probability of keeping a unit; 1 turns dropout off.
+    seed : uint64
+        The dropout mask's seed, drawn once per pass.
     out : ndarray of shape (n_out, batch)
         Overwritten.
+    local_gradient : ndarray of shape (n_out, batch) or (0, 0)
+        Overwritten with the activation's derivative times the dropout mask, for the
+        backward pass; pass an empty array when no gradient is needed.
     t_weights : ndarray of shape (nnz,)
         Scratch, overwritten with the weights in transposed order.
     """
@@ -98,6 +176,106 @@ def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
         for b in range(batch):
             row[b] = b0
         _accumulate(row, t_weights, x, t_indices, t_indptr[j], t_indptr[j + 1])
+        if kind != IDENTITY or keep < 1.0 or local_gradient.shape[0] > 0:
+            _activate_row(row, local_gradient, j, kind, slope, keep, seed)
+
+
+def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
+    """Forward pass without activation: ``out[j] = bias[j] + sum_i W[i, j] * x[i]``.
+
+    :func:`spmm_activate` with ``IDENTITY``; see there for the parameters.
+    """
+    spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, IDENTITY,
+                  weights.dtype.type(0.0), 1.0, np.uint64(0), out,
+                  np.empty((0, 0), dtype=out.dtype), t_weights)
+
+
+@cached_njit(parallel=True)
+def activate(z, kind, slope, keep, seed, local_gradient):
+    """:func:`spmm_activate`'s activation and dropout alone, in place on ``z``."""
+    for j in prange(z.shape[0]):
+        _activate_row(z[j], local_gradient, j, kind, slope, keep, seed)
+
+
+@njit(inline="always")
+def _softmax_column(logits, b):
+    """Column ``b`` of ``logits`` turned into probabilities, in place."""
+    n_classes = logits.shape[0]
+    top = logits[0, b]
+    for c in range(1, n_classes):
+        top = max(top, logits[c, b])
+    total = logits.dtype.type(0.0)
+    for c in range(n_classes):
+        e = np.exp(logits[c, b] - top)
+        logits[c, b] = e
+        total += e
+    for c in range(n_classes):
+        logits[c, b] /= total
+
+
+@cached_njit()
+def softmax(logits):
+    """Softmax over classes, in place, for logits of shape (n_classes, batch)."""
+    for b in range(logits.shape[1]):
+        _softmax_column(logits, b)
+
+
+@cached_njit()
+def cross_entropy(proba, y, tiny, delta):
+    """Softmax cross-entropy of a batch from its probabilities, in one pass.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_classes, batch)
+        :func:`softmax` of the logits.
+    y : ndarray of int, shape (batch,)
+        Class indices.
+    tiny : float
+        Floor of a probability inside the log.
+    delta : ndarray of shape (n_classes, batch)
+        Overwritten with the gradient of the mean loss with respect to the logits,
+        ``(proba - onehot(y)) / batch``.
+
+    Returns
+    -------
+    loss : float
+        Mean cross-entropy over the batch.
+    n_correct : int
+        Samples whose most probable class (the first, among ties) is ``y``.
+    """
+    n_classes, batch = proba.shape
+    inverse_batch = proba.dtype.type(1.0 / batch)
+    loss = 0.0
+    n_correct = 0
+    for b in range(batch):
+        best = 0
+        for c in range(n_classes):
+            if proba[c, b] > proba[best, b]:
+                best = c
+            delta[c, b] = proba[c, b]
+        n_correct += best == y[b]
+        loss -= np.log(max(proba[y[b], b], tiny))
+        delta[y[b], b] -= 1.0
+        for c in range(n_classes):
+            delta[c, b] *= inverse_batch
+    return loss / batch, n_correct
+
+
+@cached_njit(parallel=True)
+def gather_columns(X, rows, out):
+    """The samples ``X[rows]`` as columns: ``out[f, b] = X[rows[b], f]``.
+
+    The kernels' batch-innermost layout, in one pass, without the copy and the
+    transpose of ``X[rows].T``. Parallel over blocks of 64 features.
+    """
+    n_features = X.shape[1]
+    for block in prange((n_features + 63) // 64):
+        start = block * 64
+        stop = min(start + 64, n_features)
+        for b in range(rows.shape[0]):
+            sample = X[rows[b]]
+            for f in range(start, stop):
+                out[f, b] = sample[f]
 
 
 @cached_njit(parallel=True)
@@ -259,7 +437,7 @@ def sddmm_momentum_update(
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def backward_momentum_update(
     indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov,
-    grad_input
+    grad_input, local_gradient
 ):
     """:func:`spmm_transposed` fused with :func:`sddmm_momentum_update`.
 
@@ -270,9 +448,14 @@ def backward_momentum_update(
     Parameters
     ----------
     grad_input : ndarray of shape (n_in, batch)
-        Overwritten with the gradient with respect to ``x``.
+        Overwritten with the gradient with respect to ``x``, times ``local_gradient``.
+    local_gradient : ndarray of shape (n_in, batch) or (0, 0)
+        The derivative of the layer below's activation (dropout included), applied
+        to each row of ``grad_input`` while it is in cache, which turns it into the
+        layer below's delta; empty to leave the input gradient as it is.
     """
     n_in, batch = grad_input.shape
+    with_local_gradient = local_gradient.shape[0] > 0
     for i in prange(n_in):
         xi = x[i]
         row = grad_input[i]
@@ -288,6 +471,23 @@ def backward_momentum_update(
         _accumulate(row, weights, delta, indices, p, stop)
         _train_connections(xi, delta, indices, weights, velocity, p, stop, learning_rate,
                            momentum, decay, nesterov)
+        if with_local_gradient:
+            local = local_gradient[i]
+            for b in range(batch):
+                row[b] *= local[b]
+
+
+@cached_njit(parallel=True)
+def bias_momentum_update(bias, velocity, delta, learning_rate, momentum, nesterov):
+    """The momentum step of the biases, their gradient ``delta.sum(axis=1)`` summed on
+    the fly; no L2 decay, as in scikit-learn."""
+    decay = bias.dtype.type(0.0)
+    for j in prange(bias.shape[0]):
+        row = delta[j]
+        grad = bias.dtype.type(0.0)
+        for b in range(row.shape[0]):
+            grad += row[b]
+        _momentum_step(bias, velocity, j, grad, learning_rate, momentum, decay, nesterov)
 
 
 @cached_njit()
@@ -308,7 +508,10 @@ def carry(source, values, added, out):
 
 
 def warm_up(dtype=np.float32):
-    """Compile (or load from Numba's cache) every kernel for ``dtype``.
+    """Compile (or load from Numba's cache) the kernels of a training step for ``dtype``.
+
+    The kernels that only gradient growth, the tests or a benchmark call compile when
+    first called, so that a first ``fit`` waits only for what it runs.
 
     Returns
     -------
@@ -320,23 +523,21 @@ def warm_up(dtype=np.float32):
     start = time.perf_counter()
     indptr = np.array([0, 1, 1], dtype=np.int64)
     indices = np.zeros(1, dtype=np.int32)
-    order = np.zeros(1, dtype=np.int32)
     weights = np.ones(1, dtype=dtype)
     velocity = np.zeros(1, dtype=dtype)
     x = np.ones((2, 3), dtype=dtype)
     delta = np.ones((1, 3), dtype=dtype)
-    out_fwd = np.empty((1, 3), dtype=dtype)
-    out_bwd = np.empty((2, 3), dtype=dtype)
-    grads = np.empty(1, dtype=dtype)
-    t_indptr = np.array([0, 1], dtype=np.int64)
-    t_indices = np.zeros(1, dtype=np.int32)
-    spmm(t_indptr, t_indices, order, weights, np.zeros(1, dtype=dtype), x, out_fwd,
-         np.empty(1, dtype=dtype))
-    spmm_transposed(indptr, indices, weights, delta, out_bwd)
-    sddmm(indptr, indices, x, delta, grads)
+    out = np.empty((1, 3), dtype=dtype)
     zero = weights.dtype.type(0.0)  # the network passes scalars in the array dtype
-    momentum_update(weights, velocity, grads, zero, zero, zero, False)
+    gather_columns(x, np.zeros(3, dtype=np.intp), np.empty((3, 3), dtype=dtype))
+    spmm_activate(np.array([0, 1], dtype=np.int64), indices, indices, weights,
+                  np.zeros(1, dtype=dtype), x, RELU, zero, 0.5, np.uint64(0), out,
+                  np.empty((1, 3), dtype=dtype), np.empty(1, dtype=dtype))
+    softmax(out)
+    cross_entropy(out, np.zeros(3, dtype=np.intp), 1e-30, np.empty_like(out))
     sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero, False)
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero,
-                             False, np.empty((2, 3), dtype=dtype))
+                             False, np.empty((2, 3), dtype=dtype), np.ones((2, 3), dtype=dtype))
+    bias_momentum_update(np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype), delta, zero, zero,
+                         False)
     return time.perf_counter() - start

@@ -10,15 +10,22 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 
 from ._kernels import (
+    IDENTITY,
+    LOGISTIC,
+    RELU,
+    TANH,
+    activate,
     backward_momentum_update,
+    bias_momentum_update,
     carry,
-    momentum_update,
+    cross_entropy,
+    gather_columns,
     sddmm,
     sddmm_momentum_update,
-    spmm,
+    softmax,
+    spmm_activate,
     spmm_transposed,
 )
 from ._topology import Topology, erdos_renyi
@@ -29,6 +36,8 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
+#: The kernels' code for each activation (All-ReLU is a ReLU with a negative slope).
+_KERNEL_ACTIVATION = {"relu": RELU, "allrelu": RELU, "tanh": TANH, "logistic": LOGISTIC}
 WEIGHT_INITS = ("he_uniform", "normal")
 #: How regrown connections start: at zero, or drawn like the initial weights.
 REGROW_INITS = ("zero", "init")
@@ -49,15 +58,21 @@ PREDICT_MIN_CHUNK = 64
 def samples_as_columns(X, rows, dtype):
     """Samples ``X[rows]`` as a C-contiguous ``(n_features, n_rows)`` block.
 
-    The kernels' batch-innermost layout. A scipy.sparse ``X`` is densified one block
+    The kernels' batch-innermost layout, gathered by a kernel in one pass from a
+    C-contiguous ``X`` of ``dtype`` (others are converted). A scipy.sparse ``X`` is densified one block
     at a time, so that a wide sparse input is never held densely as a whole, and
     straight into that layout: its nonzeros are scattered into zeros, with no dense
     transpose, which would touch every zero twice.
     """
-    block = X[rows]
-    if not sp.issparse(block):
-        return np.ascontiguousarray(block.T, dtype=dtype)
-    block = sp.coo_array(block)
+    if not sp.issparse(X):
+        if isinstance(rows, slice):
+            rows = np.arange(*rows.indices(X.shape[0]))
+        if X.dtype != dtype or not X.flags.c_contiguous:
+            return np.ascontiguousarray(X[rows].T, dtype=dtype)
+        columns = np.empty((X.shape[1], rows.shape[0]), dtype=dtype)
+        gather_columns(X, rows, columns)
+        return columns
+    block = sp.coo_array(X[rows])
     block.sum_duplicates()
     columns = np.zeros((block.shape[1], block.shape[0]), dtype=dtype)
     columns[block.col, block.row] = block.data
@@ -171,11 +186,26 @@ class SparseLayer:
         # evolution pays for the new transposed view, not the next forward pass
         topology.transposed()
 
-    def forward(self, x):
+    def forward(self, x, activation=(IDENTITY, 0.0, 1.0, 0), local_gradient=None,
+                t_weights=None, timer=None):
+        """The layer's output on ``x`` of shape (n_in, batch).
+
+        ``activation`` is ``(kind, slope, keep, seed)`` of :func:`spmm_activate`: the
+        activation and dropout applied in the same pass, none by default. Its
+        derivative goes into ``local_gradient`` when that is given. ``t_weights`` is a
+        scratch array of at least ``nnz`` values (allocated when not given).
+        """
         t = self.topology
-        out = np.empty((t.n_out, x.shape[1]), dtype=x.dtype)
-        t_weights = np.empty_like(self.weights)  # transient: 4 bytes per connection
-        spmm(t.t_indptr, t.t_indices, t.t_order, self.weights, self.bias, x, out, t_weights)
+        kind, slope, keep, seed = activation
+        dtype = self.weights.dtype
+        out = np.empty((t.n_out, x.shape[1]), dtype=dtype)
+        if local_gradient is None:
+            local_gradient = np.empty((0, 0), dtype=dtype)
+        if t_weights is None:
+            t_weights = np.empty_like(self.weights)
+        _timed(timer, spmm_activate, t.t_indptr, t.t_indices, t.t_order, self.weights,
+               self.bias, x, kind, dtype.type(slope), float(keep), np.uint64(seed), out,
+               local_gradient, t_weights[:t.nnz])
         return out
 
     def input_gradient(self, delta):
@@ -192,29 +222,42 @@ class SparseLayer:
         return grad, delta.sum(axis=1)
 
     def sgd_step(self, x, delta, learning_rate, momentum, decay, nesterov=False,
-                 input_gradient=False):
+                 local_gradient=None, timer=None):
         """One SGD-with-momentum step, the weight gradient fused into the update.
 
         ``nesterov`` selects Nesterov's momentum, as in scikit-learn. With
-        ``input_gradient``, also returns the gradient with respect to ``x``, computed in
-        the same pass over the connections from the weights as they were before the
-        step.
+        ``local_gradient`` (the derivative of the activation that produced ``x``),
+        also returns the delta of the layer below: the gradient with respect to ``x``,
+        computed in the same pass over the connections from the weights as they were
+        before the step, times ``local_gradient``.
         """
         t = self.topology
         cast = self.weights.dtype.type
         lr, mom, decay = cast(learning_rate), cast(momentum), cast(decay)
-        grad_input = None
-        if input_gradient:
-            grad_input = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
-            backward_momentum_update(t.indptr, t.indices, x, delta, self.weights,
-                                     self.velocity, lr, mom, decay, nesterov, grad_input)
+        below = None
+        if local_gradient is not None:
+            below = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
+            _timed(timer, backward_momentum_update, t.indptr, t.indices, x, delta,
+                   self.weights, self.velocity, lr, mom, decay, nesterov, below,
+                   local_gradient)
         else:
-            sddmm_momentum_update(t.indptr, t.indices, x, delta, self.weights,
-                                  self.velocity, lr, mom, decay, nesterov)
+            _timed(timer, sddmm_momentum_update, t.indptr, t.indices, x, delta, self.weights,
+                   self.velocity, lr, mom, decay, nesterov)
         # the same rule for the bias, without L2 decay
-        momentum_update(self.bias, self.bias_velocity, delta.sum(axis=1), lr, mom, cast(0.0),
-                        nesterov)
-        return grad_input
+        _timed(timer, bias_momentum_update, self.bias, self.bias_velocity, delta, lr, mom,
+               nesterov)
+        return below
+
+
+def _timed(timer, kernel, *args):
+    """``kernel(*args)``, adding its seconds to ``timer["kernels"]`` when there is a timer:
+    what ``verbose=2`` reports as time in the kernels."""
+    if timer is None:
+        return kernel(*args)
+    start = time.perf_counter()
+    result = kernel(*args)
+    timer["kernels"] += time.perf_counter() - start
+    return result
 
 
 class _ForwardCache:
@@ -248,6 +291,29 @@ class SparseMLP:
         self.layers = layers
         self.activation = activation
         self.dropout = dropout
+        self._t_weights = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_t_weights"] = None  # scratch: persisting it would cost 4 bytes a weight
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._t_weights = None
+
+    def _scratch(self):
+        """The forward pass's scratch for weights in transposed order, shared by the
+        layers and kept between passes, so that no pass allocates per connection."""
+        size = max(layer.topology.nnz for layer in self.layers)
+        if self._t_weights is None or self._t_weights.shape[0] < size:
+            self._t_weights = None  # let go of the old one before allocating
+            self._t_weights = np.empty(size, dtype=self.dtype)
+        return self._t_weights
+
+    def release_scratch(self):
+        """Let go of the forward pass's scratch, as rewiring does before it allocates."""
+        self._t_weights = None
 
     @classmethod
     def erdos_renyi(cls, layer_sizes, epsilon, rng, *, activation="relu", dropout=0.0,
@@ -282,6 +348,7 @@ class SparseMLP:
         return sum(layer.topology.nnz for layer in self.layers)
 
     def copy(self):
+        """An independent network (weights and momentum copied); the scratch is not."""
         return SparseMLP([layer.copy() for layer in self.layers], self.activation, self.dropout)
 
     def _negative_slope(self, hidden_index):
@@ -289,25 +356,18 @@ class SparseMLP:
             return ALLRELU_SLOPE if hidden_index % 2 == 0 else -ALLRELU_SLOPE
         return 0.0
 
+    def _activation(self, hidden_index, keep=1.0, seed=0):
+        """``(kind, slope, keep, seed)`` of hidden layer ``hidden_index`` for the kernels."""
+        return _KERNEL_ACTIVATION[self.activation], self._negative_slope(hidden_index), keep, seed
+
     def _activate(self, z, hidden_index, keep_gradient):
         """Activation of ``z`` (in place) and, if asked, its derivative."""
-        one = z.dtype.type(1.0)
-        if self.activation == "tanh":
-            a = np.tanh(z, out=z)
-            return a, (one - a * a) if keep_gradient else None
-        if self.activation == "logistic":
-            a = expit(z, out=z)  # 1 / (1 + exp(-z)) would overflow for z < -88 in float32
-            return a, (a * (one - a)) if keep_gradient else None
-        slope = z.dtype.type(self._negative_slope(hidden_index))
-        positive = z > 0
-        derivative = np.where(positive, one, slope) if keep_gradient else None
-        if slope == 0:
-            np.maximum(z, 0, out=z)
-        else:
-            np.multiply(z, np.where(positive, one, slope), out=z)
-        return z, derivative
+        kind, slope, _, _ = self._activation(hidden_index)
+        derivative = np.empty_like(z) if keep_gradient else np.empty((0, 0), dtype=z.dtype)
+        activate(z, kind, z.dtype.type(slope), 1.0, np.uint64(0), derivative)
+        return z, derivative if keep_gradient else None
 
-    def forward(self, x, *, keep_gradient=False, rng=None):
+    def forward(self, x, *, keep_gradient=False, rng=None, timer=None):
         """Forward pass on ``x`` of shape (n_features, batch).
 
         Parameters
@@ -315,65 +375,66 @@ class SparseMLP:
         keep_gradient : bool
             Keep what :meth:`_backward` needs.
         rng : numpy.random.Generator or None
-            When given and ``self.dropout > 0``, hidden activations are dropped.
+            When given and ``self.dropout > 0``, hidden activations are dropped: each
+            layer's mask is drawn inside the kernel from one seed taken from ``rng``.
+        timer : dict or None
+            Accumulates the seconds spent in kernels under ``"kernels"``.
         """
         cache = _ForwardCache()
-        keep = 1.0 - self.dropout
+        dropping = rng is not None and self.dropout > 0
+        t_weights = self._scratch()
         for k, layer in enumerate(self.layers[:-1]):
             if keep_gradient:
                 cache.inputs.append(x)
-            x, local_gradient = self._activate(layer.forward(x), k, keep_gradient)
-            if rng is not None and self.dropout > 0:
-                mask = (rng.random(x.shape, dtype=x.dtype) < keep) * x.dtype.type(1.0 / keep)
-                x *= mask
-                if keep_gradient:
-                    local_gradient *= mask
+            seed = rng.integers(np.iinfo(np.int64).max) if dropping else 0
+            activation = self._activation(k, 1.0 - self.dropout if dropping else 1.0, seed)
+            local_gradient = np.empty((layer.topology.n_out, x.shape[1]), dtype=x.dtype) \
+                if keep_gradient else None
+            x = layer.forward(x, activation, local_gradient, t_weights, timer)
             cache.local_gradients.append(local_gradient)
         if keep_gradient:
             cache.inputs.append(x)
-        logits = self.layers[-1].forward(x)
-        logits -= logits.max(axis=0)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=0)
+        logits = self.layers[-1].forward(x, t_weights=t_weights, timer=timer)
+        _timed(timer, softmax, logits)
         cache.proba = logits
         return cache
 
     def _backward(self, cache, delta, visit):
         """Walk the layers from the last to the first with the chain rule.
 
-        ``visit(layer, layer_input, delta, needs_input_gradient)`` is called once per
-        layer and returns the gradient with respect to ``layer_input`` when asked
-        (every layer but the first), computed with the weights as they were before
-        the visit, so that a visit may update them in place.
+        ``visit(layer, layer_input, delta, local_gradient)`` is called once per layer.
+        Every layer but the first gets the derivative of the activation that produced
+        its input, and returns the delta of the layer below: the gradient with respect
+        to ``layer_input`` times ``local_gradient``, computed with the weights as they
+        were before the visit, so that a visit may update them in place.
         """
         for k in range(len(self.layers) - 1, -1, -1):
-            grad_input = visit(self.layers[k], cache.inputs[k], delta, k > 0)
-            if k > 0:
-                delta = grad_input
-                delta *= cache.local_gradients[k - 1]
+            local_gradient = cache.local_gradients[k - 1] if k > 0 else None
+            delta = visit(self.layers[k], cache.inputs[k], delta, local_gradient)
 
     def _collect(self, cache, delta, record):
         """A backward pass without updates: ``record(layer, layer_input, delta)`` of
         every layer, first layer first."""
         records = []
 
-        def visit(layer, layer_input, d, needs_input_gradient):
+        def visit(layer, layer_input, d, local_gradient):
             records.append(record(layer, layer_input, d))
-            return layer.input_gradient(d) if needs_input_gradient else None
+            if local_gradient is None:
+                return None
+            below = layer.input_gradient(d)
+            below *= local_gradient
+            return below
 
         self._backward(cache, delta, visit)
         return records[::-1]
 
-    def _output_delta(self, proba, y):
-        """Softmax cross-entropy: mean loss and its gradient w.r.t. the logits."""
-        batch = proba.shape[1]
-        columns = np.arange(batch)
-        picked = proba[y, columns]
-        loss = -np.log(np.maximum(picked, np.finfo(proba.dtype).tiny)).mean()
-        delta = proba.copy()
-        delta[y, columns] -= 1.0
-        delta *= proba.dtype.type(1.0 / batch)
-        return float(loss), delta
+    def _output_delta(self, proba, y, timer=None):
+        """Softmax cross-entropy: mean loss, its gradient w.r.t. the logits, and the
+        number of samples whose most probable class is right."""
+        delta = np.empty_like(proba)
+        loss, n_correct = _timed(timer, cross_entropy, proba, y,
+                                 float(np.finfo(proba.dtype).tiny), delta)
+        return float(loss), delta, int(n_correct)
 
     def squared_norm(self):
         return sum(float(np.dot(layer.weights, layer.weights)) for layer in self.layers)
@@ -386,8 +447,9 @@ class SparseMLP:
         scikit-learn's: mean cross-entropy plus ``0.5 * alpha * ||W||^2 / batch``.
         ``nesterov`` selects Nesterov's momentum.
 
-        ``timer``, a dict with keys ``"forward"`` and ``"backward"``, accumulates the
-        seconds spent in each pass (the backward pass includes the update).
+        ``timer``, a dict with keys ``"forward"``, ``"backward"`` and ``"kernels"``,
+        accumulates the seconds spent in each pass (the backward pass includes the
+        loss and the update) and, of those, in the Numba kernels.
 
         Raises
         ------
@@ -396,18 +458,17 @@ class SparseMLP:
         """
         batch = x.shape[1]
         start = time.perf_counter()
-        cache = self.forward(x, keep_gradient=True, rng=rng)
+        cache = self.forward(x, keep_gradient=True, rng=rng, timer=timer)
         forward_done = time.perf_counter()
-        n_correct = int(np.count_nonzero(cache.proba.argmax(axis=0) == y))
-        loss, delta = self._output_delta(cache.proba, y)
+        loss, delta, n_correct = self._output_delta(cache.proba, y, timer)
         loss += 0.5 * alpha * self.squared_norm() / batch
         if not np.isfinite(loss):
             # before any update, so that the weights stay those of the last good step
             raise FloatingPointError(f"The training loss is {loss}.")
         decay = alpha / batch
-        self._backward(cache, delta, lambda layer, layer_input, d, needs_input_gradient:
+        self._backward(cache, delta, lambda layer, layer_input, d, local_gradient:
                        layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
-                                      nesterov, input_gradient=needs_input_gradient))
+                                      nesterov, local_gradient, timer))
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done
@@ -422,7 +483,7 @@ class SparseMLP:
         gradients : list of (weight_grad, bias_grad), one per layer, first layer first.
         """
         cache = self.forward(x, keep_gradient=True)
-        loss, delta = self._output_delta(cache.proba, y)
+        loss, delta, _ = self._output_delta(cache.proba, y)
         return loss, self._collect(cache, delta, lambda layer, layer_input, d:
                                    layer.gradient(layer_input, d))
 
@@ -433,7 +494,7 @@ class SparseMLP:
         position ``(i, j)`` is ``input[i] . delta[j]``.
         """
         cache = self.forward(x, keep_gradient=True)
-        _, delta = self._output_delta(cache.proba, y)
+        _, delta, _ = self._output_delta(cache.proba, y)
         return self._collect(cache, delta, lambda layer, layer_input, d: (layer_input, d))
 
     def prediction_chunk(self):

@@ -130,7 +130,8 @@ def test_fused_backward_equals_input_gradient_then_update(topology, dtype, neste
     expected_input = ref.spmm_transposed(topology, w, delta)  # from the weights before
     grad_input = np.full((topology.n_in, 5), np.nan, dtype=dtype)
     _kernels.backward_momentum_update(topology.indptr, topology.indices, x, delta, w, v,
-                                      lr, mom, decay, nesterov, grad_input)
+                                      lr, mom, decay, nesterov, grad_input,
+                                      np.empty((0, 0), dtype=dtype))
     assert_allclose(grad_input, expected_input, **TOL[dtype])
     assert_allclose(w, expected_w, **TOL[dtype])
     assert_allclose(v, expected_v, **TOL[dtype])
@@ -138,3 +139,110 @@ def test_fused_backward_equals_input_gradient_then_update(topology, dtype, neste
 
 def test_warm_up_runs():
     assert _kernels.warm_up(np.float32) >= 0
+
+
+# -- the per-batch work around the products ----------------------------------------
+_KINDS = {"identity": _kernels.IDENTITY, "relu": _kernels.RELU, "tanh": _kernels.TANH,
+          "logistic": _kernels.LOGISTIC}
+
+
+def _forward(topology, weights, bias, x, kind, slope=0.0, keep=1.0, seed=0):
+    out = np.full((topology.n_out, x.shape[1]), np.nan, dtype=x.dtype)
+    local_gradient = np.full_like(out, np.nan)
+    _kernels.spmm_activate(topology.t_indptr, topology.t_indices, topology.t_order, weights,
+                           bias, x, _KINDS[kind], x.dtype.type(slope), keep, np.uint64(seed),
+                           out, local_gradient, np.empty_like(weights))
+    return out, local_gradient
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind, slope", [("identity", 0.0), ("relu", 0.0), ("relu", -0.6),
+                                         ("tanh", 0.0), ("logistic", 0.0)])
+def test_spmm_activate_applies_the_activation_and_its_derivative(topology, dtype, kind, slope,
+                                                                  rng):
+    weights = (3 * rng.standard_normal(topology.nnz)).astype(dtype)
+    bias = rng.standard_normal(topology.n_out).astype(dtype)
+    x = rng.standard_normal((topology.n_in, 7)).astype(dtype)
+    out, local_gradient = _forward(topology, weights, bias, x, kind, slope)
+    expected, derivative = ref.activation(ref.spmm(topology, weights, bias, x), kind, slope)
+    assert_allclose(out, expected, **TOL[dtype])
+    assert_allclose(local_gradient, derivative, **TOL[dtype])
+
+
+def test_dropout_is_drawn_in_the_kernel_from_the_seed_alone(rng):
+    import numba
+
+    topology = random_topology(rng, 60, 400, 6000)
+    weights = np.abs(rng.standard_normal(topology.nnz)).astype(np.float32)
+    bias = np.ones(topology.n_out, dtype=np.float32)  # with x > 0: every unit active
+    x = np.abs(rng.standard_normal((60, 64))).astype(np.float32)
+    clean, _ = _forward(topology, weights, bias, x, "relu")
+    threads = numba.get_num_threads()
+    try:
+        runs = []
+        for n in sorted({1, threads}):
+            numba.set_num_threads(n)
+            runs.append(_forward(topology, weights, bias, x, "relu", keep=0.7, seed=12345))
+    finally:
+        numba.set_num_threads(threads)
+    out, local_gradient = runs[0]
+    for other_out, other_gradient in runs[1:]:  # the thread count changes nothing
+        np.testing.assert_array_equal(other_out, out)
+        np.testing.assert_array_equal(other_gradient, local_gradient)
+    kept = out != 0
+    assert abs(kept.mean() - 0.7) < 0.01  # 25 600 draws: sd 0.003
+    assert_allclose(out[kept], clean[kept] / np.float32(0.7), rtol=1e-6)
+    assert_allclose(local_gradient, kept / np.float32(0.7), rtol=1e-6)
+    # masks of units and samples are not aligned: rows and columns keep alike
+    assert np.abs(kept.mean(axis=1) - 0.7).max() < 0.25
+    other, _ = _forward(topology, weights, bias, x, "relu", keep=0.7, seed=12346)
+    assert 0.3 < np.mean((other != 0) != kept) < 0.5  # another seed, another mask
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_and_cross_entropy_match_numpy(dtype, rng):
+    logits = (5 * rng.standard_normal((6, 9))).astype(dtype)
+    logits[:, 0] = 1000.0  # equal, huge logits: no overflow, ties go to the first class
+    y = rng.integers(0, 6, 9)
+    y[0] = 0
+    expected_proba, expected_loss, expected_delta = ref.cross_entropy(logits, y)
+    proba = logits.copy()
+    _kernels.softmax(proba)
+    delta = np.full_like(proba, np.nan)
+    loss, n_correct = _kernels.cross_entropy(proba, y, 1e-30, delta)
+    assert_allclose(proba, expected_proba, **TOL[dtype])
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert_allclose(delta, expected_delta, **TOL[dtype])
+    assert n_correct == np.count_nonzero(expected_proba.argmax(axis=0) == y)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_bias_update_sums_the_deltas(nesterov, rng):
+    bias, velocity = rng.standard_normal(7), rng.standard_normal(7)
+    delta = rng.standard_normal((7, 5))
+    expected_b, expected_v = ref.momentum_update(bias, velocity, delta.sum(axis=1), 0.05, 0.9,
+                                                 0.0, nesterov)
+    _kernels.bias_momentum_update(bias, velocity, delta, 0.05, 0.9, nesterov)
+    assert_allclose(bias, expected_b, rtol=1e-12)
+    assert_allclose(velocity, expected_v, rtol=1e-12)
+
+
+def test_fused_backward_applies_the_local_gradient(rng):
+    topology = random_topology(rng, 37, 23, 200)
+    x, delta, w, v, (lr, mom, decay), expected_w, _ = _update_case(topology, np.float64,
+                                                                   False, rng)
+    local_gradient = rng.random((topology.n_in, 5))
+    expected = ref.spmm_transposed(topology, w, delta) * local_gradient
+    below = np.full((topology.n_in, 5), np.nan)
+    _kernels.backward_momentum_update(topology.indptr, topology.indices, x, delta, w, v, lr,
+                                      mom, decay, False, below, local_gradient)
+    assert_allclose(below, expected, rtol=1e-12, atol=1e-12)
+    assert_allclose(w, expected_w, rtol=1e-12, atol=1e-12)
+
+
+def test_gather_columns_lays_samples_out_batch_innermost(rng):
+    X = rng.standard_normal((50, 130)).astype(np.float32)  # a partial block of features
+    rows = rng.permutation(50)[:17]
+    out = np.empty((130, 17), dtype=np.float32)
+    _kernels.gather_columns(X, rows, out)
+    np.testing.assert_array_equal(out, X[rows].T)

@@ -1,0 +1,104 @@
+"""Seconds per epoch of a real ``fit``: this checkout against an earlier revision.
+
+Both trees fit the same model on the same data (coil20, standardised, float32;
+3 x 3000 hidden, batch 32, the estimator's defaults otherwise), in child processes
+that alternate, A B A B, so that a busy machine weighs on both alike. Each child
+compiles with a warm-up fit first, then times a fit of ``--epochs`` epochs
+(evolution included). Prints the median seconds per epoch and the ratio.
+
+    python benchmarks/bench_epoch.py --against 3915a5c [--rounds 3] [--epochs 5]
+
+The revision is checked out into a temporary git worktree, removed at the end.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(dataset, hidden, epochs):
+    """In a child: seconds per epoch of one timed fit, and its time shares."""
+    import time
+    import warnings
+
+    import numpy as np
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_set import SETMLPClassifier
+    from sklearn_set.datasets import load_dataset
+
+    warnings.simplefilter("ignore")
+    X, y = load_dataset(dataset)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    params = dict(hidden_layer_sizes=hidden, batch_size=32, random_state=0,
+                  n_iter_no_change=10**6)
+    SETMLPClassifier(**params, max_iter=2).fit(X, y)  # compile, or load from the cache
+    clf = SETMLPClassifier(**params, max_iter=epochs)
+    start = time.perf_counter()
+    clf.fit(X, y)
+    seconds = (time.perf_counter() - start) / clf.n_iter_
+    history = clf.history_[1:]  # the first epoch pays for page faults of fresh buffers
+    shares = {key: float(np.mean([r.get(key, np.nan) for r in history]))
+              for key in ("seconds_train", "seconds_kernels", "seconds_evolve")}
+    return {"seconds_per_epoch": seconds, **shares}
+
+
+def child(tree, args):
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    command = [sys.executable, __file__, "--measure", "--dataset", args.dataset,
+               "--hidden", args.hidden, "--epochs", str(args.epochs)]
+    out = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", default="3915a5c", help="git revision to compare with")
+    parser.add_argument("--dataset", default="coil20")
+    parser.add_argument("--hidden", default="3000,3000,3000")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    hidden = tuple(int(h) for h in args.hidden.split(","))
+    if args.measure:
+        print(json.dumps(measure(args.dataset, hidden, args.epochs)))
+        return
+    with tempfile.TemporaryDirectory() as temporary:
+        old = Path(temporary) / "old"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old),
+                        args.against], check=True, capture_output=True)
+        try:
+            runs = {"this checkout": [], args.against: []}
+            for _ in range(args.rounds):
+                runs["this checkout"].append(child(ROOT, args))
+                runs[args.against].append(child(old, args))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
+                           check=True, capture_output=True)
+    print(f"{args.dataset}, hidden {hidden}, batch 32, {args.epochs} epochs a fit, "
+          f"{args.rounds} rounds, {os.cpu_count()} cores")
+    print(f"{'tree':<16} {'s/epoch (median)':>17} {'all rounds':>24} {'outside kernels':>16}")
+    medians = {}
+    for name, results in runs.items():
+        per_epoch = [r["seconds_per_epoch"] for r in results]
+        medians[name] = statistics.median(per_epoch)
+        outside = [(r["seconds_train"] - r["seconds_kernels"])
+                   / (r["seconds_train"] + r["seconds_evolve"]) for r in results]
+        outside_text = (f"{statistics.median(outside):.1%}"
+                        if all(o == o for o in outside) else "not reported")
+        print(f"{name:<16} {medians[name]:>17.3f} "
+              f"{' '.join(f'{s:.3f}' for s in per_epoch):>24} {outside_text:>16}")
+    print(f"speed-up: {medians[args.against] / medians['this checkout']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""How training scales with threads: seconds per epoch and per kernel at 1, 2, 4, ...
+threads, up to the machine's cores, in one process.
+
+The epoch is a real ``fit`` (coil20, standardised, float32; 3 x 3000 hidden, batch 32),
+split as ``history_`` reports it: time in the Numba kernels, training outside them,
+and evolution. The kernels are then timed alone on the model's own first and second
+layers (1024 x 3000 and 3000 x 3000) at the same batch: the fused forward (products,
+ReLU and dropout), the fused backward (input gradient, its activation derivative, and
+the momentum update) and the first layer's update (no input gradient).
+
+    python benchmarks/bench_threads.py [--dataset coil20] [--epochs 3] [--repeats 21]
+
+Run it with ``NUMBA_NUM_THREADS`` unset (or set to the core count): Numba cannot
+start more threads than it was given at start-up.
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+import numba
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_set import SETMLPClassifier
+from sklearn_set._kernels import (
+    RELU,
+    backward_momentum_update,
+    sddmm_momentum_update,
+    spmm_activate,
+)
+from sklearn_set.datasets import load_dataset
+
+
+def thread_counts():
+    most = numba.config.NUMBA_NUM_THREADS
+    counts = [1]
+    while counts[-1] * 2 < most:
+        counts.append(counts[-1] * 2)
+    return counts + [most] if most > 1 else counts
+
+
+def median_seconds(step, repeats):
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def kernel_steps(clf, X, batch):
+    """The three training kernels on the fitted model's first two layers."""
+    rng = np.random.default_rng(0)
+    first, second = clf.network_.layers[:2]
+    x = np.ascontiguousarray(X[:batch].T)
+    hidden = np.empty((first.topology.n_out, batch), dtype=np.float32)
+    local = np.empty_like(hidden)
+    out = np.empty((second.topology.n_out, batch), dtype=np.float32)
+    delta = rng.standard_normal(out.shape).astype(np.float32) / batch
+    delta_first = rng.standard_normal(hidden.shape).astype(np.float32) / batch
+    below = np.empty_like(hidden)
+    scratch = np.empty(max(first.topology.nnz, second.topology.nnz), dtype=np.float32)
+    lr, mom, decay = np.float32(1e-9), np.float32(0.9), np.float32(0.0)
+    t1, t2 = first.topology, second.topology
+    t1.transposed(), t2.transposed()
+
+    def forward():
+        spmm_activate(t1.t_indptr, t1.t_indices, t1.t_order, first.weights, first.bias, x,
+                      RELU, np.float32(0), 0.7, np.uint64(1), hidden, local,
+                      scratch[:t1.nnz])
+        spmm_activate(t2.t_indptr, t2.t_indices, t2.t_order, second.weights, second.bias,
+                      hidden, RELU, np.float32(0), 0.7, np.uint64(2), out,
+                      np.empty((0, 0), dtype=np.float32), scratch[:t2.nnz])
+
+    def backward():
+        backward_momentum_update(t2.indptr, t2.indices, hidden, delta, second.weights,
+                                 second.velocity, lr, mom, decay, False, below, local)
+
+    def first_update():
+        sddmm_momentum_update(t1.indptr, t1.indices, x, delta_first, first.weights,
+                              first.velocity, lr, mom, decay, False)
+
+    return {"forward (2 layers)": forward, "backward (layer 2)": backward,
+            "update (layer 1)": first_update}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="coil20")
+    parser.add_argument("--hidden", default="3000,3000,3000")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=21)
+    args = parser.parse_args()
+    hidden = tuple(int(h) for h in args.hidden.split(","))
+    warnings.simplefilter("ignore")
+    X, y = load_dataset(args.dataset)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    params = dict(hidden_layer_sizes=hidden, batch_size=32, random_state=0,
+                  n_iter_no_change=10**6)
+    SETMLPClassifier(**params, max_iter=2).fit(X, y)  # compile, or load from the cache
+    print(f"{args.dataset}, hidden {hidden}, batch 32; {os.cpu_count()} cores, "
+          f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}")
+    header = (f"{'threads':>7} {'s/epoch':>8} {'kernels':>8} {'outside':>8} {'evolve':>8}"
+              f" {'speed-up':>8}")
+    rows, reference = [], None
+    for threads in thread_counts():
+        numba.set_num_threads(threads)
+        clf = SETMLPClassifier(**params, max_iter=args.epochs)
+        start = time.perf_counter()
+        clf.fit(X, y)
+        epoch = (time.perf_counter() - start) / clf.n_iter_
+        history = clf.history_[1:] or clf.history_
+        kernels = np.mean([r["seconds_kernels"] for r in history])
+        outside = np.mean([r["seconds_train"] - r["seconds_kernels"] for r in history])
+        evolve = np.mean([r["seconds_evolve"] for r in history])
+        reference = reference or epoch
+        timings = {name: median_seconds(step, args.repeats)
+                   for name, step in kernel_steps(clf, X, 32).items()}
+        rows.append((threads, epoch, kernels, outside, evolve, reference / epoch, timings))
+    print(header)
+    for threads, epoch, kernels, outside, evolve, speed_up, _ in rows:
+        print(f"{threads:>7} {epoch:>8.3f} {kernels:>8.3f} {outside:>8.3f} {evolve:>8.3f} "
+              f"{speed_up:>7.2f}x")
+    names = list(rows[0][6])
+    print(f"\nkernels alone, median ms (speed-up against 1 thread)")
+    print(f"{'threads':>7} " + " ".join(f"{n:>26}" for n in names))
+    for threads, *_, timings in rows:
+        cells = [f"{1e3 * timings[n]:>9.2f} ({rows[0][6][n] / timings[n]:>5.2f}x)" for n in names]
+        print(f"{threads:>7} " + " ".join(f"{c:>26}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()
