@@ -51,7 +51,12 @@ def measure(dataset, hidden, epochs):
 
 
 def child(tree, args):
+    from sklearn_set.datasets import search_paths  # this checkout's, for both trees
+
+    data = next((p for p in search_paths() if (p / f"{args.dataset}.mat").is_file()), None)
     env = dict(os.environ, PYTHONPATH=str(tree))
+    if data is not None:
+        env["SKLEARN_SET_DATA"] = str(data)
     command = [sys.executable, __file__, "--measure", "--dataset", args.dataset,
                "--hidden", args.hidden, "--epochs", str(args.epochs)]
     out = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True,

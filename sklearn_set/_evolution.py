@@ -55,10 +55,13 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
     each chunk its quota of the weights equal to the threshold, in chunk order.
 
     ``bits`` is ``weights`` viewed as signed integers of the same width;
-    ``magnitude_bits`` is 31 or 63.
+    ``magnitude_bits`` is 31 or 63. Array expressions are written as loops: they
+    would compile broadcasting code that a first fit would wait for.
     """
     n = weights.shape[0]
-    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+    bounds = np.empty(n_chunks + 1, np.int64)
+    for c in range(n_chunks + 1):
+        bounds[c] = n * c // n_chunks
     magnitude_mask = (np.int64(1) << magnitude_bits) - 1
     remaining = np.full(2, -1, np.int64)  # weights still to remove, once counted
     threshold = np.zeros(2, np.int64)  # magnitude prefix of the last one removed
@@ -77,9 +80,13 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
         for side in range(2):
             counts = np.zeros(1 << width, np.int64)
             for c in range(n_chunks):
-                counts += histogram[c, side]
+                for d in range(1 << width):
+                    counts[d] += histogram[c, side, d]
             if remaining[side] < 0:  # the first pass sees every weight of the side
-                remaining[side] = int(zeta * counts.sum())
+                seen = 0
+                for d in range(1 << width):
+                    seen += counts[d]
+                remaining[side] = int(zeta * seen)
             digit = 0
             while digit < (1 << width) - 1 and counts[digit] < remaining[side]:
                 remaining[side] -= counts[digit]
@@ -88,13 +95,11 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
     # remove everything below the threshold, and count the ties per chunk
     ties = np.zeros((n_chunks, 2), np.int64)
     for c in prange(n_chunks):
-        tied = np.zeros(2, np.int64)
         for p in range(bounds[c], bounds[c + 1]):
             side = _side(weights[p])
             magnitude = np.int64(bits[p]) & magnitude_mask
             keep[p] = magnitude >= threshold[side]
-            tied[side] += magnitude == threshold[side]
-        ties[c] = tied
+            ties[c, side] += magnitude == threshold[side]
     # the first ties by position go: earlier chunks fill their quota first
     for c in range(n_chunks):
         for side in range(2):
@@ -102,13 +107,12 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
             remaining[side] -= quota
             ties[c, side] = quota
     for c in prange(n_chunks):
-        quota = ties[c].copy()
         p = bounds[c]
-        while p < bounds[c + 1] and quota[0] + quota[1] > 0:
+        while p < bounds[c + 1] and ties[c, 0] + ties[c, 1] > 0:
             side = _side(weights[p])
-            if quota[side] > 0 and (np.int64(bits[p]) & magnitude_mask) == threshold[side]:
+            if ties[c, side] > 0 and (np.int64(bits[p]) & magnitude_mask) == threshold[side]:
                 keep[p] = False
-                quota[side] -= 1
+                ties[c, side] -= 1
             p += 1
 
 

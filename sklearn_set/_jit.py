@@ -56,7 +56,13 @@ def _tolerate_corrupt_cache(dispatcher):
 
 
 def cached_njit(**options):
-    """Decorator: ``numba.njit(cache=True, **options)`` that falls back to no cache."""
+    """Decorator: ``numba.njit(cache=True, **options)`` that falls back to no cache.
+
+    Division follows numpy's rules (``error_model="numpy"``) unless asked otherwise:
+    no kernel divides by a number that can be zero, and Python's rule would compile
+    an exception path into every division, which a first fit waits for.
+    """
+    options.setdefault("error_model", "numpy")
 
     def decorate(function):
         try:

@@ -477,12 +477,12 @@ def backward_momentum_update(
                 row[b] *= local[b]
 
 
-@cached_njit(parallel=True)
+@cached_njit()
 def bias_momentum_update(bias, velocity, delta, learning_rate, momentum, nesterov):
     """The momentum step of the biases, their gradient ``delta.sum(axis=1)`` summed on
     the fly; no L2 decay, as in scikit-learn."""
     decay = bias.dtype.type(0.0)
-    for j in prange(bias.shape[0]):
+    for j in range(bias.shape[0]):  # one value per neuron: threads would not pay
         row = delta[j]
         grad = bias.dtype.type(0.0)
         for b in range(row.shape[0]):

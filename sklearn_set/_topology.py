@@ -40,7 +40,6 @@ _BUCKET_BITS = 12
 _DIRECT_MAX_OUT = 1 << 16
 
 
-@cached_njit(parallel=True)
 def _transpose(indptr, indices, n_chunks, bucket_bits, t_indptr, t_indices, t_order, offsets):
     """Stable counting sort of the connections by output neuron, in parallel.
 
@@ -61,15 +60,29 @@ def _transpose(indptr, indices, n_chunks, bucket_bits, t_indptr, t_indices, t_or
     """
     n_in = indptr.shape[0] - 1
     n_out = t_indptr.shape[0] - 1
-    nnz = indices.shape[0]
     n_buckets = ((n_out - 1) >> bucket_bits) + 1
-    bounds = np.searchsorted(indptr, np.linspace(0, nnz, n_chunks + 1))
+    bounds = np.searchsorted(indptr, np.linspace(0, indices.shape[0], n_chunks + 1))
     bounds[0], bounds[-1] = 0, n_in
+    starts = t_indptr if bucket_bits == 0 else np.empty(n_buckets + 1, dtype=np.int64)
+    _scatter_by_bucket(indptr, indices, bounds, bucket_bits, starts, t_indices, t_order,
+                       offsets)
+    if bucket_bits:  # compiled only for layers this wide
+        _sort_buckets(starts, bucket_bits, np.linspace(0, n_buckets, n_chunks + 1).astype(np.int64),
+                      int(np.max(np.diff(starts))), offsets, t_indptr, t_indices, t_order)
+        t_indptr[n_out] = indices.shape[0]
+
+
+@cached_njit(parallel=True)
+def _scatter_by_bucket(indptr, indices, bounds, bucket_bits, starts, t_indices, t_order,
+                       offsets):
+    """:func:`_transpose`'s counting sort by bucket: rows ``[bounds[c], bounds[c + 1])``
+    are chunk ``c``; writes each bucket's start into ``starts``."""
+    n_chunks = bounds.shape[0] - 1
+    n_buckets = starts.shape[0] - 1
     cursors = np.zeros((n_chunks, n_buckets), dtype=np.int64)
     for c in prange(n_chunks):
         for p in range(indptr[bounds[c]], indptr[bounds[c + 1]]):
             cursors[c, indices[p] >> bucket_bits] += 1
-    starts = t_indptr if bucket_bits == 0 else np.empty(n_buckets + 1, dtype=np.int64)
     total = 0
     for k in range(n_buckets):
         starts[k] = total
@@ -90,18 +103,21 @@ def _transpose(indptr, indices, n_chunks, bucket_bits, t_indptr, t_indices, t_or
                 if bucket_bits:  # the output neuron within its bucket
                     offsets[q] = indices[p] & low_bits
                 cursor[k] = q + 1
-    if bucket_bits:
-        # each chunk sorts a run of buckets through one scratch buffer
-        largest = np.max(starts[1:] - starts[:-1])
-        bucket_bounds = np.linspace(0, n_buckets, n_chunks + 1).astype(np.int64)
-        for c in prange(n_chunks):
-            rows = np.empty(largest, dtype=t_indices.dtype)
-            order = np.empty(largest, dtype=t_order.dtype)
-            for k in range(bucket_bounds[c], bucket_bounds[c + 1]):
-                _sort_bucket(starts[k], starts[k + 1], k << bucket_bits,
-                             min(1 << bucket_bits, n_out - (k << bucket_bits)), offsets,
-                             t_indptr, t_indices, t_order, rows, order)
-        t_indptr[n_out] = nnz
+
+
+@cached_njit(parallel=True)
+def _sort_buckets(starts, bucket_bits, bucket_bounds, largest, offsets, t_indptr, t_indices,
+                  t_order):
+    """:func:`_transpose`'s second step: each chunk sorts its run of buckets,
+    ``[bucket_bounds[c], bucket_bounds[c + 1])``, through one scratch buffer."""
+    n_out = t_indptr.shape[0] - 1
+    for c in prange(bucket_bounds.shape[0] - 1):
+        rows = np.empty(largest, dtype=t_indices.dtype)
+        order = np.empty(largest, dtype=t_order.dtype)
+        for k in range(bucket_bounds[c], bucket_bounds[c + 1]):
+            _sort_bucket(starts[k], starts[k + 1], k << bucket_bits,
+                         min(1 << bucket_bits, n_out - (k << bucket_bits)), offsets,
+                         t_indptr, t_indices, t_order, rows, order)
 
 
 @cached_njit(inline="always")
@@ -392,9 +408,10 @@ def erdos_renyi(n_in, n_out, epsilon, rng):
 @cached_njit(inline="always")
 def _sort_short(values, start, end):
     """Sort ``values[start:end]`` in place: by insertion when short, as a row's draws
-    are (a dozen on average), where it beats a general sort's set-up cost."""
+    are (a dozen on average), where it beats a general sort's set-up cost; by
+    heapsort otherwise (hand-written: Numba's own sort takes seconds to compile)."""
     if end - start > 32:
-        values[start:end].sort()
+        _heapsort(values, start, end)
         return
     for s in range(start + 1, end):
         value = values[s]
@@ -403,6 +420,44 @@ def _sort_short(values, start, end):
             values[k + 1] = values[k]
             k -= 1
         values[k + 1] = value
+
+
+@cached_njit(inline="always")
+def _sift_down(values, start, root, end):
+    """Restore the max-heap below ``root`` of the heap ``values[start:end]``."""
+    while True:
+        child = 2 * (root - start) + 1 + start
+        if child >= end:
+            return
+        if child + 1 < end and values[child + 1] > values[child]:
+            child += 1
+        if values[root] >= values[child]:
+            return
+        values[root], values[child] = values[child], values[root]
+        root = child
+
+
+@cached_njit(inline="always")
+def _heapsort(values, start, end):
+    """Sort ``values[start:end]`` in place, in O(n log n) with no extra memory."""
+    for root in range(start + (end - start) // 2 - 1, start - 1, -1):
+        _sift_down(values, start, root, end)
+    for last in range(end - 1, start, -1):
+        values[start], values[last] = values[last], values[start]
+        _sift_down(values, start, start, last)
+
+
+@cached_njit(inline="always")
+def _lower_bound(sorted_values, value):
+    """The first position in ``sorted_values`` whose value is not below ``value``."""
+    low, high = 0, sorted_values.shape[0]
+    while low < high:
+        middle = (low + high) // 2
+        if sorted_values[middle] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 @cached_njit(parallel=True)
@@ -526,7 +581,7 @@ def _merge_tail(keys, n_old, n_new):
     new = keys[n_old:n_old + n_new].copy()
     n_distinct = 0
     for s in range(n_new):
-        at = np.searchsorted(old, new[s])
+        at = _lower_bound(old, new[s])
         if at == n_old or old[at] != new[s]:
             new[n_distinct] = new[s]
             n_distinct += 1

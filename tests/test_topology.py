@@ -146,3 +146,14 @@ def test_pickle_round_trip_rebuilds_transpose(rng):
     for name in ("n_in", "n_out", "indptr", "indices", "t_indptr", "t_indices", "t_order"):
         value = getattr(topology, name)
         assert np.array_equal(getattr(clone, name), value)
+
+
+@pytest.mark.parametrize("length", [0, 1, 5, 32, 33, 100, 1000])
+def test_a_row_of_draws_sorts_like_numpy(length, rng):
+    from sklearn_set._topology import _sort_short
+
+    values = rng.integers(0, 50, length + 10).astype(np.int32)  # with repeats
+    expected = values.copy()
+    expected[5:5 + length] = np.sort(values[5:5 + length])
+    _sort_short(values, 5, 5 + length)
+    np.testing.assert_array_equal(values, expected)

@@ -1,0 +1,57 @@
+"""Start-up: the first ``fit`` of the quickstart's model in a fresh process, with an
+empty Numba cache (cold) and then with the cache it wrote (warm).
+
+Each measurement runs in its own interpreter with ``NUMBA_CACHE_DIR`` pointing at a
+temporary directory, so the cache of this checkout is neither used nor touched. The
+fit is the quickstart's ``SETMLPClassifier((1000, 1000))`` on standardised digits,
+cut to 2 epochs so that evolution runs (and compiles) once; everything after the
+first batch is the same work as the quickstart's.
+
+    python benchmarks/bench_start.py [--repeats 2]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+CHILD = """
+import time, warnings
+start = time.perf_counter()
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from sklearn_set import SETMLPClassifier
+from sklearn_set.datasets import load_dataset
+imported = time.perf_counter()
+X, y = load_dataset("digits")
+X, _, y, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+X = StandardScaler().fit_transform(X)
+warnings.simplefilter("ignore")
+fit_start = time.perf_counter()
+SETMLPClassifier((1000, 1000), max_iter=2, random_state=0).fit(X, y)
+print(imported - start, time.perf_counter() - fit_start)
+"""
+
+
+def run(cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
+                         text=True, check=True)
+    return [float(v) for v in out.stdout.split()]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    print(f"{'run':<6} {'import s':>9} {'first fit s (2 epochs)':>23}")
+    for repeat in range(args.repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            for kind in ("cold", "warm"):
+                imported, fit = run(cache)
+                print(f"{kind:<6} {imported:>9.2f} {fit:>23.2f}")
+
+
+if __name__ == "__main__":
+    main()
