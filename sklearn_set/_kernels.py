@@ -261,15 +261,16 @@ def cross_entropy(proba, y, tiny, delta):
     return loss / batch, n_correct
 
 
-@cached_njit(parallel=True)
+@cached_njit()
 def gather_columns(X, rows, out):
     """The samples ``X[rows]`` as columns: ``out[f, b] = X[rows[b], f]``.
 
     The kernels' batch-innermost layout, in one pass, without the copy and the
-    transpose of ``X[rows].T``. Parallel over blocks of 64 features.
+    transpose of ``X[rows].T``. In blocks of 64 features, so that the writes stay in
+    cache; serial, as a copy of one batch does not pay for threads.
     """
     n_features = X.shape[1]
-    for block in prange((n_features + 63) // 64):
+    for block in range((n_features + 63) // 64):
         start = block * 64
         stop = min(start + 64, n_features)
         for b in range(rows.shape[0]):
@@ -420,18 +421,18 @@ def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, ne
                        nesterov)
 
 
-@cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def sddmm_momentum_update(
     indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov
 ):
-    """:func:`sddmm` fused with :func:`momentum_update`.
+    """:func:`sddmm` fused with :func:`momentum_update`: the first layer's step.
 
     Each weight gradient is consumed as soon as it is computed, so training never holds
-    an ``nnz``-sized gradient buffer and reads each weight once.
+    an ``nnz``-sized gradient buffer and reads each weight once. It is
+    :func:`backward_momentum_update` without an input gradient (one kernel to compile).
     """
-    for i in prange(x.shape[0]):
-        _train_connections(x[i], delta, indices, weights, velocity, indptr[i], indptr[i + 1],
-                           learning_rate, momentum, decay, nesterov)
+    nothing = np.empty((0, 0), dtype=x.dtype)
+    backward_momentum_update(indptr, indices, x, delta, weights, velocity, learning_rate,
+                             momentum, decay, nesterov, nothing, nothing)
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
@@ -447,21 +448,28 @@ def backward_momentum_update(
 
     Parameters
     ----------
-    grad_input : ndarray of shape (n_in, batch)
-        Overwritten with the gradient with respect to ``x``, times ``local_gradient``.
+    grad_input : ndarray of shape (n_in, batch) or (0, 0)
+        Overwritten with the gradient with respect to ``x``, times ``local_gradient``;
+        empty for the first layer, whose input needs no gradient: the kernel is then
+        :func:`sddmm_momentum_update`.
     local_gradient : ndarray of shape (n_in, batch) or (0, 0)
         The derivative of the layer below's activation (dropout included), applied
         to each row of ``grad_input`` while it is in cache, which turns it into the
         layer below's delta; empty to leave the input gradient as it is.
     """
-    n_in, batch = grad_input.shape
+    n_in, batch = x.shape
+    with_input_gradient = grad_input.shape[0] > 0
     with_local_gradient = local_gradient.shape[0] > 0
     for i in prange(n_in):
         xi = x[i]
+        p, stop = indptr[i], indptr[i + 1]
+        if not with_input_gradient:
+            _train_connections(xi, delta, indices, weights, velocity, p, stop, learning_rate,
+                               momentum, decay, nesterov)
+            continue
         row = grad_input[i]
         for b in range(batch):
             row[b] = 0.0
-        p, stop = indptr[i], indptr[i + 1]
         while p + 4 <= stop:
             grads = _backprop4(row, xi, weights, delta, indices, p)
             _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay,
@@ -535,7 +543,6 @@ def warm_up(dtype=np.float32):
                   np.empty((1, 3), dtype=dtype), np.empty(1, dtype=dtype))
     softmax(out)
     cross_entropy(out, np.zeros(3, dtype=np.intp), 1e-30, np.empty_like(out))
-    sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero, False)
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero,
                              False, np.empty((2, 3), dtype=dtype), np.ones((2, 3), dtype=dtype))
     bias_momentum_update(np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype), delta, zero, zero,

@@ -205,3 +205,4 @@ def test_verbose_two_adds_timings(capsys):
     assert one.startswith("Iteration 2, loss = ") and "nnz = " in one and "hidden neurons = 80" in one
     assert "forward" not in one
     assert "forward" in two and "evolution" in two
+    assert "training outside the kernels" in two and "of the epoch)" in two

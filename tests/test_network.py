@@ -130,3 +130,22 @@ def test_a_copied_layer_keeps_its_topology_when_the_original_rewires(rng):
     np.testing.assert_array_equal(snapshot.topology.indptr, indptr)
     np.testing.assert_array_equal(snapshot.topology.indices, indices)
     assert not np.array_equal(layer.topology.keys(), snapshot.topology.keys())
+
+
+def test_the_forward_scratch_is_shared_kept_and_never_persisted(rng):
+    import pickle
+
+    network = _network(rng, "relu", sizes=(30, 40, 20, 3), epsilon=5.0)
+    x = rng.standard_normal((30, 8))
+    before = network.forward(x).proba
+    scratch = network._t_weights
+    assert scratch.shape[0] == max(layer.topology.nnz for layer in network.layers)
+    network.forward(x)
+    assert network._t_weights is scratch  # no allocation per pass
+    loaded = pickle.loads(pickle.dumps(network))
+    assert loaded._t_weights is None and network.copy()._t_weights is None
+    np.testing.assert_array_equal(loaded.forward(x).proba, before)
+    from sklearn_set._evolution import evolve_network
+
+    evolve_network(network, 0.3, rng)
+    assert network._t_weights is None  # let go of before the rewiring allocates
