@@ -25,6 +25,7 @@ from ._evolution import (
     PRUNE_CRITERIA,
     evolve_network,
     importance_keep_mask,
+    most_important_mask,
     neuron_importance,
     prune_neurons,
 )
@@ -152,13 +153,23 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     prune : {"importance"} or None, default=None
         ``"importance"`` removes hidden neurons during training (importance pruning):
         from epoch ``prune_start * max_iter`` of each fit on (but not after its last
-        epoch), every ``prune_every`` epochs, each hidden layer loses the neurons whose
-        importance is at or below its ``prune_percentile``-th percentile, with all
-        their connections and their bias. Input and output neurons are never pruned.
+        epoch), every ``prune_every`` epochs, each hidden layer loses its least
+        important neurons, with all their connections and their bias, until the fit
+        has removed ``prune_target`` of them. Input and output neurons are never
+        pruned.
     prune_criterion : {"incoming", "outgoing", "both"}, default="incoming"
         A neuron's importance: the sum of the absolute values of these weights.
-    prune_percentile : float in [0, 100), default=20
-        Percentile of a layer's importances at or below which neurons are removed.
+    prune_target : float in (0, 1), default=0.5
+        Fraction of each hidden layer's neurons removed by the end of a fit (of its
+        width when the fit started; "about half" in the importance-pruning paper).
+        Each pruning step keeps the same share of the neurons left, so the result
+        does not depend on ``max_iter``: with ``k`` steps, step ``m`` leaves
+        ``(1 - prune_target) ** (m / k)`` of the starting width.
+    prune_percentile : float in [0, 100) or None, default=None
+        Advanced override of ``prune_target``: each step removes the neurons whose
+        importance is at or below this percentile of the layer's, however many
+        steps there are (``0.8 ** k`` of the neurons are left after ``k`` steps at
+        20).
     prune_start : float in [0, 1], default=0.4
         First pruning epoch, as a fraction of ``max_iter``.
     prune_every : int, default=10
@@ -279,7 +290,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         "track_exploration": ["boolean"],
         "prune": [StrOptions({"importance"}), None],
         "prune_criterion": [StrOptions(set(PRUNE_CRITERIA))],
-        "prune_percentile": [Interval(Real, 0, 100, closed="left")],
+        "prune_target": [Interval(Real, 0, 1, closed="neither")],
+        "prune_percentile": [Interval(Real, 0, 100, closed="left"), None],
         "prune_start": [Interval(Real, 0, 1, closed="both")],
         "prune_every": [Interval(Integral, 1, None, closed="left")],
         "prune_min_width": [Interval(Real, 0, 1, closed="right")],
@@ -317,7 +329,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         track_exploration=False,
         prune=None,
         prune_criterion="incoming",
-        prune_percentile=20,
+        prune_target=0.5,
+        prune_percentile=None,
         prune_start=0.4,
         prune_every=10,
         prune_min_width=0.01,
@@ -351,6 +364,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.track_exploration = track_exploration
         self.prune = prune
         self.prune_criterion = prune_criterion
+        self.prune_target = prune_target
         self.prune_percentile = prune_percentile
         self.prune_start = prune_start
         self.prune_every = prune_every
@@ -571,7 +585,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = [] if self.early_stopping else None
             self.best_validation_score_ = None
             schedule = self._schedule(-(-X.shape[0] // batch_size))
-            self._run_epochs(X, y, batch_size, rng, schedule, (0, 0), n_epochs=self.max_iter,
+            clock = (0, 0, tuple(self.network_.hidden_layer_sizes))
+            self._run_epochs(X, y, batch_size, rng, schedule, clock, n_epochs=self.max_iter,
                              validation=(X_val, y_val) if self.early_stopping else None)
         return self
 
@@ -583,7 +598,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
             evolve_every=self.evolve_every, evolve_stop=self.evolve_stop,
             prune_start=(None if self.prune is None
                          else max(1, int(round(self.prune_start * self.max_iter)))),
-            prune_every=self.prune_every,
+            prune_every=self.prune_every, prune_target=self.prune_target,
         )
 
     def _initialize(self, data_shape, rng):
@@ -608,7 +623,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = []
         self.validation_scores_ = None
         self.best_validation_score_ = None
-        self._partial_fit_clock = (0, 0)  # (epochs, batches) of partial_fit's schedule
+        # partial_fit's schedule clock: (epochs, batches, hidden widths at its start)
+        self._partial_fit_clock = (0, 0, tuple(self.network_.hidden_layer_sizes))
         self._explored = None
         self._record_exploration()
 
@@ -635,12 +651,13 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     def _run_epochs(self, X, y, batch_size, rng, schedule, clock, n_epochs, validation=None):
         """Up to ``n_epochs`` epochs, each followed by what ``schedule`` asks for.
 
-        ``clock`` is ``(epochs, batches)`` done on ``schedule`` before this call; the
-        clock after it is returned. With ``n_epochs > 1`` (``fit``), training stops
+        ``clock`` is ``(epochs, batches, widths)``: the epochs and batches done on
+        ``schedule`` before this call, and the hidden widths when it started, which
+        pruning targets are fractions of; the clock after the call is returned. With ``n_epochs > 1`` (``fit``), training stops
         early as ``early_stopping`` and ``n_iter_no_change`` say; ``validation``
         holds the held-out ``(X_val, y_val)`` with ``early_stopping``.
         """
-        epoch, batch = clock
+        epoch, batch, widths = clock
         best_loss, best_score, best_network = np.inf, -np.inf, None
         no_improvement = 0
         stopped = False
@@ -660,7 +677,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                     best_loss = min(best_loss, loss)
                 stopped = no_improvement > self.n_iter_no_change
             if not stopped:
-                rewired, pruned, seconds = self._change_topology(rng, X, y, schedule, epoch)
+                rewired, pruned, seconds = self._change_topology(rng, X, y, schedule, epoch,
+                                                                 widths)
                 record["rewired"] += rewired
                 record["seconds_evolve"] += seconds
             self._finish_epoch(record, pruned if not stopped else 0)
@@ -675,7 +693,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
-        return epoch, batch
+        return epoch, batch, widths
 
     def _validate(self, record, X_val, y_val):
         """Score the held-out split into ``record``; returns its accuracy."""
@@ -738,15 +756,16 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         }
         return record, batch
 
-    def _change_topology(self, rng, X, y, schedule, epoch):
-        """The pruning and evolution ``schedule`` asks for after ``epoch``.
+    def _change_topology(self, rng, X, y, schedule, epoch, widths):
+        """The pruning and evolution ``schedule`` asks for after ``epoch``; ``widths``
+        are the hidden widths when the schedule started.
 
         Returns the connections rewired, the neurons pruned and the seconds taken.
         """
         start = time.perf_counter()
         pruned = rewired = 0
         if schedule.prune_after_epoch(epoch):
-            pruned = self._prune(self.network_, rng)
+            pruned = self._prune(self.network_, rng, schedule.pruned_after_epoch(epoch), widths)
             self._record_exploration(reset=True)  # neurons renumbered
         zeta = schedule.zeta_after_epoch(epoch)
         if zeta > 0:
@@ -804,16 +823,23 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         if self.verbose:
             self._print_epoch(record, timings=self.verbose >= 2)
 
-    def _prune(self, network, rng):
-        """One importance-pruning step; returns the number of neurons removed."""
+    def _prune(self, network, rng, pruned_fraction, widths):
+        """One importance-pruning step; returns the number of neurons removed.
+
+        Each hidden layer keeps ``1 - pruned_fraction`` of its width in ``widths``, or
+        with ``prune_percentile`` the neurons above that percentile; never fewer than
+        ``prune_min_width`` of the width it was built with.
+        """
         before = sum(network.hidden_layer_sizes)
-        floors = [max(1, int(np.ceil(self.prune_min_width * w))) for w in self._hidden_sizes()]
-        keep_masks = [
-            importance_keep_mask(
-                neuron_importance(network, h, self.prune_criterion), self.prune_percentile, floor
-            )
-            for h, floor in enumerate(floors)
-        ]
+        keep_masks = []
+        for h, (built, start) in enumerate(zip(self._hidden_sizes(), widths)):
+            floor = max(1, int(np.ceil(self.prune_min_width * built)))
+            importance = neuron_importance(network, h, self.prune_criterion)
+            if self.prune_percentile is not None:
+                keep_masks.append(importance_keep_mask(importance, self.prune_percentile, floor))
+                continue
+            n_keep = max(floor, int(round(start * (1.0 - pruned_fraction))))
+            keep_masks.append(most_important_mask(importance, min(n_keep, importance.shape[0])))
         prune_neurons(network, keep_masks, rng if self.prune_regrow else None,
                       self._regrow_init())
         return before - sum(network.hidden_layer_sizes)

@@ -26,6 +26,7 @@ __all__ = [
     "evolve_network",
     "neuron_importance",
     "importance_keep_mask",
+    "most_important_mask",
     "prune_neurons",
 ]
 
@@ -233,8 +234,14 @@ def importance_keep_mask(importance, percentile, min_width):
     """
     keep = importance > np.percentile(importance, percentile)
     if np.count_nonzero(keep) < min_width:
-        keep[:] = False
-        keep[np.argsort(-importance, kind="stable")[:min_width]] = True
+        return most_important_mask(importance, min_width)
+    return keep
+
+
+def most_important_mask(importance, n_keep):
+    """Keep the ``n_keep`` most important neurons; among equals, the first by position."""
+    keep = np.zeros(importance.shape[0], dtype=bool)
+    keep[np.argsort(-importance, kind="stable")[:n_keep]] = True
     return keep
 
 

@@ -71,6 +71,10 @@ class Schedule:
         First epoch after which pruning runs; ``None`` for no pruning.
     prune_every : int
         Epochs between two pruning steps.
+    prune_target : float in (0, 1)
+        Fraction of the hidden neurons that the fit's pruning steps remove in all,
+        spread geometrically over them (see :meth:`pruned_after_epoch`), so that the
+        total does not depend on how many steps ``n_epochs`` holds.
     """
 
     n_epochs: int
@@ -82,6 +86,7 @@ class Schedule:
     evolve_stop: float = 1.0
     prune_start: int | None = None
     prune_every: int = 10
+    prune_target: float = 0.5
 
     def __post_init__(self):
         if self.evolve_unit not in EVOLVE_UNITS:
@@ -114,6 +119,27 @@ class Schedule:
         if self.prune_start is None or epoch >= self.n_epochs:
             return False
         return is_due(epoch, self.prune_start, self.prune_every)
+
+    @property
+    def n_prune_steps(self):
+        """Pruning steps in the fit: after ``prune_start``, every ``prune_every`` epochs,
+        before the last epoch."""
+        if self.prune_start is None or self.prune_start >= self.n_epochs:
+            return 0
+        return (self.n_epochs - 1 - self.prune_start) // self.prune_every + 1
+
+    def pruned_after_epoch(self, epoch):
+        """Fraction of the fit's starting hidden neurons removed once the pruning step
+        after ``epoch`` is done (0 before the first step).
+
+        Step ``m`` of ``k`` leaves ``(1 - prune_target) ** (m / k)`` of the neurons:
+        each step removes the same share of those left, and the last reaches the
+        target.
+        """
+        if self.prune_start is None or epoch < self.prune_start:
+            return 0.0
+        done = min((epoch - self.prune_start) // self.prune_every + 1, self.n_prune_steps)
+        return 1.0 - (1.0 - self.prune_target) ** (done / self.n_prune_steps)
 
     def _zeta(self, step, horizon):
         return zeta_at(step, self.evolve_stop * horizon, self.zeta, self.zeta_schedule)

@@ -120,7 +120,7 @@ def test_estimator_prunes_hidden_neurons_during_fit():
     widths = [record["hidden_neurons"] for record in clf.history_]
     assert widths[0] == [100, 80]
     assert clf.hidden_layer_sizes_ == tuple(widths[-1])
-    assert sum(clf.hidden_layer_sizes_) < 0.6 * 180  # 5 steps at the 20th percentile
+    assert sum(clf.hidden_layer_sizes_) < 0.6 * 180  # prune_target: half, over 5 steps
     pruning_epochs = [r["epoch"] for r in clf.history_ if r["pruned_neurons"]]
     assert pruning_epochs == [9, 14, 19, 24, 29]
     assert clf.history_[-1]["nnz"] < clf.history_[0]["nnz"]
@@ -132,3 +132,33 @@ def test_estimator_prunes_hidden_neurons_during_fit():
                              n_iter_no_change=100,
                              random_state=0).fit(X, y)
     assert floor.hidden_layer_sizes_ == (5,)
+
+
+@pytest.mark.parametrize("max_iter", [20, 50, 200, 500])
+def test_pruning_reaches_its_target_whatever_the_number_of_epochs(max_iter):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=60, n_features=20, n_informative=6, n_classes=3,
+                               class_sep=2.0, random_state=0)
+    clf = SETMLPClassifier(hidden_layer_sizes=(40, 30), max_iter=max_iter, batch_size=60,
+                           prune="importance", n_iter_no_change=10**6,
+                           random_state=0).fit(X, y)
+    removed = 1 - np.array(clf.hidden_layer_sizes_) / np.array([40, 30])
+    assert np.all(np.abs(removed - 0.5) <= 0.05), removed
+    steps = [r["epoch"] for r in clf.history_ if r["pruned_neurons"]]
+    assert steps[0] == round(0.4 * max_iter) and steps[-1] < max_iter
+    widths = [sum(r["hidden_neurons"]) for r in clf.history_]
+    assert all(a >= b for a, b in zip(widths, widths[1:]))  # a little at each step
+
+
+def test_prune_target_sets_how_much_and_the_percentile_overrides_it():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=60, n_features=20, n_informative=6, n_classes=3,
+                               class_sep=2.0, random_state=0)
+    common = dict(hidden_layer_sizes=(100,), max_iter=50, batch_size=60, prune="importance",
+                  n_iter_no_change=10**6, random_state=0)
+    assert SETMLPClassifier(**common, prune_target=0.8).fit(X, y).hidden_layer_sizes_ == (20,)
+    # steps at epochs 20, 30 and 40, each above the 20th percentile: 100 -> 80 -> 64 -> 51
+    by_percentile = SETMLPClassifier(**common, prune_percentile=20).fit(X, y)
+    assert by_percentile.hidden_layer_sizes_ == (51,)

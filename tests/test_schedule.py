@@ -114,3 +114,11 @@ def test_partial_fit_prunes_on_its_own_clock_from_the_first_call():
         clf.partial_fit(X, y, classes=[0, 1, 2])
     assert [r["pruned_neurons"] > 0 for r in clf.history_] == [
         False, True, False, True, False, False, False, False]
+
+
+def test_pruning_steps_share_the_target_geometrically():
+    schedule = Schedule(n_epochs=50, prune_start=20, prune_every=10, prune_target=0.5)
+    assert schedule.n_prune_steps == 3  # after epochs 20, 30 and 40
+    left = [1 - schedule.pruned_after_epoch(e) for e in (19, 20, 30, 40, 49)]
+    assert left == pytest.approx([1, 0.5 ** (1 / 3), 0.5 ** (2 / 3), 0.5, 0.5])
+    assert Schedule(n_epochs=5, prune_start=8).n_prune_steps == 0
