@@ -260,3 +260,70 @@ def test_ray_backend_gives_the_same_runs_as_loky(tmp_path):
     assert len(rows["ray"]) == 4
     drop = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
     assert [drop(r) for r in rows["ray"]] == [drop(r) for r in rows["loky"]]
+
+
+# -- statistics over datasets ----------------------------------------------------------
+def test_friedman_ranks_and_critical_difference_follow_demsar():
+    from scipy import stats
+
+    from sklearn_set.study._stats import friedman
+
+    scores = np.array([[0.9, 0.8, 0.7, 0.7], [0.6, 0.9, 0.5, 0.4], [0.8, 0.7, 0.9, 0.6],
+                       [0.7, 0.6, 0.5, 0.4], [0.9, 0.9, 0.8, 0.7]])
+    result = friedman(scores)
+    expected = stats.friedmanchisquare(*scores.T)
+    assert result["statistic"] == pytest.approx(expected.statistic)
+    assert result["p_value"] == pytest.approx(expected.pvalue)
+    # ranks per dataset: [1, 2, 3.5, 3.5], [2, 1, 3, 4], [2, 3, 1, 4], [1, 2, 3, 4], [1.5, 1.5, 3, 4]
+    np.testing.assert_allclose(result["ranks"], [7.5 / 5, 9.5 / 5, 13.5 / 5, 19.5 / 5])
+    # Demšar's Table 5: q_0.05 = 2.569 for 4 methods
+    assert friedman(np.random.default_rng(0).random((15, 4)))["critical_difference"] == \
+        pytest.approx(2.569 * np.sqrt(4 * 5 / (6 * 15)), abs=1e-3)
+
+
+def test_wilcoxon_pairs_use_shared_datasets_and_holm():
+    from scipy import stats
+
+    from sklearn_set.study._stats import wilcoxon_pairs
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for d in range(8):
+        for method, shift in (("a", 0.05), ("b", 0.0), ("c", 0.0)):
+            for seed in range(2):
+                score = 0.7 + shift + 0.01 * rng.standard_normal()
+                if method == "c" and d == 0:
+                    score = float("nan")  # diverged: dataset 0 drops out of c's pairs
+                rows.append(dict(dataset=f"d{d}", method=method, seed=seed, test_acc=score))
+    pairs = {(p["a"], p["b"]): p for p in wilcoxon_pairs(rows, ["a", "b", "c"])}
+    assert pairs["a", "b"]["n"] == 8 and pairs["a", "c"]["n"] == 7
+    assert pairs["a", "b"]["wins"] == 8 and pairs["a", "b"]["losses"] == 0
+    means = {(r["dataset"], r["method"]): [] for r in rows}
+    for r in rows:
+        means[r["dataset"], r["method"]].append(r["test_acc"])
+    a = [np.mean(means[f"d{d}", "a"]) for d in range(8)]
+    b = [np.mean(means[f"d{d}", "b"]) for d in range(8)]
+    assert pairs["a", "b"]["p_value"] == pytest.approx(stats.wilcoxon(a, b).pvalue)
+    raw = sorted(p["p_value"] for p in pairs.values())
+    holm = sorted(p["p_holm"] for p in pairs.values())
+    assert holm[0] == pytest.approx(min(1, 3 * raw[0]))
+    assert all(h >= r for h, r in zip(holm, raw)) and holm == sorted(holm)
+
+
+def test_report_has_the_statistics_and_the_diagram(tmp_path):
+    pytest.importorskip("matplotlib")
+    records = [_record(d, m, s, acc + 0.01 * k + 0.001 * s)
+               for k, d in enumerate("abcdef") for s in range(3)
+               for m, acc in (("mlp", 0.8), ("static", 0.7), ("set", 0.75))]
+    records.append(_record("a", "fc", 0, np.nan, status="diverged"))
+    plots = report.write_plots(records, tmp_path)
+    assert ("Critical-difference diagram", "critical_difference.png") in plots
+    assert (tmp_path / "critical_difference.png").stat().st_size > 1000
+    text = report.render_markdown(records, study=None, plots=plots)
+    assert "**Friedman test** over 6 datasets and the 3 methods" in text
+    assert "Left out, for runs that diverged: fc." in text
+    assert "| mlp | 1.00 |" in text and "| static | 3.00 |" in text
+    assert "| mlp | static | 6 | 6 | 0 | 0 |" in text
+    assert "![critical-difference diagram](critical_difference.png)" in text
+    two = report.render_markdown([r for r in records if r["row"]["method"] != "set"], None)
+    assert "Too few methods (3 needed)" in two

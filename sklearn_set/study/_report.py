@@ -3,8 +3,10 @@
     python -m sklearn_set.study report DIR [--out OUT] [--name report.md]
 
 writes ``DIR/report.md`` (or ``OUT/NAME``) (it also rebuilds ``DIR/results.csv`` from the run files)
-and, when matplotlib is installed (``pip install 'sklearn-set[plot]'``), three plots
-next to it: ``learning_curves.png``, ``neurons_alive.png`` and ``gap.png``.
+and, when matplotlib is installed (``pip install 'sklearn-set[plot]'``), plots next to
+it: ``learning_curves.png``, ``neurons_alive.png``, ``gap.png`` and
+``critical_difference.png``. The statistics over datasets (Friedman, Nemenyi,
+Wilcoxon with Holm's correction) come from :mod:`._stats`.
 
 Every figure is a mean ± sample standard deviation over the seeds that finished. A
 run that diverged (its training loss stopped being finite) is counted and shown, never
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._run import METHODS, load_runs, write_results
+from ._stats import friedman, plot_critical_difference, score_table, wilcoxon_pairs
 
 __all__ = ["summarize", "compare", "render_markdown", "write_plots", "write_report", "main"]
 
@@ -131,6 +134,63 @@ def _method_order(groups):
     return [m for m in METHODS if m in seen] + sorted(seen - set(METHODS))
 
 
+def _ranked_methods(records, methods):
+    """The methods that finished every run on every dataset, the datasets they share,
+    their scores and the Friedman result; ``None`` with fewer than 3 such methods or 2
+    datasets (the test needs both)."""
+    rows = [r["row"] for r in records]
+    n_datasets = len({row["dataset"] for row in rows})
+    complete = [m for m in methods if len(score_table(rows, [m])[0]) == n_datasets]
+    datasets, scores = score_table(rows, complete)
+    if len(complete) < 3 or len(datasets) < 2:
+        return None
+    return complete, datasets, friedman(scores)
+
+
+def _statistics_section(records, methods, plots):
+    """Markdown lines: Friedman with average ranks and Nemenyi's critical difference,
+    then every pair's Wilcoxon signed-rank test, on the datasets' mean test accuracy."""
+    lines = ["", "## Statistics over datasets", "",
+             "On test accuracy, each method summarised on each dataset by its mean over "
+             "seeds, as Demšar (JMLR, 2006) recommends for comparisons over many datasets. "
+             "A dataset counts for a comparison only where every method in it finished "
+             "every run.", ""]
+    ranked = _ranked_methods(records, methods)
+    if ranked is None:
+        lines.append("Too few methods (3 needed) finished every run on every dataset for the "
+                     "Friedman test.")
+    else:
+        complete, datasets, result = ranked
+        left_out = [m for m in methods if m not in complete]
+        lines += [
+            f"**Friedman test** over {len(datasets)} datasets and the {len(complete)} methods "
+            f"that finished every run everywhere: χ² = {result['statistic']:.2f}, "
+            f"p = {result['p_value']:.2g}."
+            + (f" Left out, for runs that diverged: {', '.join(left_out)}." if left_out else ""),
+            "", "| method | average rank (1 = best) |", "|---|---|",
+        ]
+        for m, rank in sorted(zip(complete, result["ranks"]), key=lambda pair: pair[1]):
+            lines.append(f"| {m} | {rank:.2f} |")
+        lines += ["", f"Nemenyi's critical difference at α = 0.05 is "
+                  f"{result['critical_difference']:.2f} ranks: two methods whose average "
+                  "ranks differ by less are not told apart by this test (the bars of the "
+                  "diagram join them)."]
+        if any(name == "critical_difference.png" for _, name in plots):
+            lines += ["", "![critical-difference diagram](critical_difference.png)"]
+    pairs = wilcoxon_pairs([r["row"] for r in records], methods)
+    lines += [
+        "", "**Wilcoxon signed-rank tests**, pair by pair, over the datasets where both "
+        f"finished every run; *p (Holm)* is adjusted for the {len(pairs)} pairs. Wins, ties "
+        "and losses are of the first method against the second, by dataset mean.", "",
+        "| first | second | datasets | wins | ties | losses | p | p (Holm) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in pairs:
+        lines.append(f"| {p['a']} | {p['b']} | {p['n']} | {p['wins']} | {p['ties']} | "
+                     f"{p['losses']} | {p['p_value']:.3g} | {p['p_holm']:.3g} |")
+    return lines
+
+
 def render_markdown(records, study, plots=()):
     """The report as Markdown text."""
     groups = _group(records)
@@ -198,9 +258,13 @@ def render_markdown(records, study, plots=()):
                 "its starting parameters.",
             ]
 
+    lines += _statistics_section(records, methods, plots)
+
     if plots:
         lines += ["", "## Plots", ""]
         for title, name in plots:
+            if name == "critical_difference.png":
+                continue  # shown with the statistics
             lines += [f"**{title}**", "", f"![{title}]({name})", ""]
 
     lines += ["", "## Per dataset", ""]
@@ -307,6 +371,14 @@ def write_plots(records, out):
     fig.savefig(out / "gap.png", dpi=60)
     plt.close(fig)
     written.append(("Generalization gap", "gap.png"))
+
+    ranked = _ranked_methods(records, methods)
+    if ranked is not None:
+        complete, datasets, result = ranked
+        plot_critical_difference(result["ranks"], complete, result["critical_difference"],
+                                 out / "critical_difference.png",
+                                 f"average rank of test accuracy over {len(datasets)} datasets")
+        written.append(("Critical-difference diagram", "critical_difference.png"))
     return tuple(written)
 
 
