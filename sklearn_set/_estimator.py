@@ -226,6 +226,15 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         Epochs run, summed over warm starts and ``partial_fit`` calls, as in
         :class:`~sklearn.neural_network.MLPClassifier`. The evolve-and-prune schedule
         does not read it: its clock starts with each fit.
+    loss_ : float
+        Training loss of the last epoch.
+    best_loss_ : float or None
+        Lowest training loss of an epoch, as in
+        :class:`~sklearn.neural_network.MLPClassifier`; None with ``early_stopping``.
+    t_ : int
+        Training samples seen, summed over epochs, warm starts and ``partial_fit``.
+    out_activation_ : str
+        ``"softmax"``: the output activation, for every number of classes.
     loss_curve_ : list of float
         Training loss of each epoch: the sample-weighted mean of the batch losses.
     validation_scores_ : list of float or None
@@ -233,8 +242,9 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
     best_validation_score_ : float or None
         Best validation accuracy with ``early_stopping``, else None.
     history_ : list of dict
-        One dict per epoch: ``epoch``, ``train_loss``, ``train_accuracy`` (on the
-        training batches as they were seen, dropout on), ``val_loss`` and
+        One dict per epoch: ``epoch``, ``samples`` (trained on), ``train_loss``,
+        ``train_accuracy`` (on the training batches as they were seen, dropout on),
+        ``val_loss`` and
         ``val_accuracy`` (with ``early_stopping``), ``nnz_start`` and ``nnz``
         (connections before and after the epoch's evolution and pruning), ``hidden_neurons`` (width of each hidden layer after it),
         ``rewired`` (connections moved by evolution), ``pruned_neurons``,
@@ -408,6 +418,11 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         return importance / total if total > 0 else importance
 
     @property
+    def out_activation_(self):
+        check_is_fitted(self)
+        return "softmax"
+
+    @property
     def hidden_layer_sizes_(self):
         check_is_fitted(self)
         return self.network_.hidden_layer_sizes
@@ -523,7 +538,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         """One epoch over ``(X, y)``, followed by the epoch's evolution and pruning.
 
         As in :class:`~sklearn.neural_network.MLPClassifier`, the first call needs
-        ``classes``, every class that will ever appear. ``early_stopping`` is ignored.
+        ``classes``, every class that will ever appear, and ``early_stopping=True`` is
+        refused: there is no held-out split to stop on.
 
         ``partial_fit`` has a schedule clock of its own: one call is one epoch, and
         the horizon is ``max_iter`` calls, counted from the first call on this
@@ -549,6 +565,8 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, incremental, classes=None):
         """The one training path of ``fit``, warm start and ``partial_fit``."""
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True.")
         first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_DTYPE, order="C",
                             reset=first_pass)
@@ -562,19 +580,11 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
 
         X_val = y_val = None
         if self.early_stopping and not incremental:
-            X, X_val, y, y_val = train_test_split(
-                X, y, test_size=self.validation_fraction,
-                random_state=random_state.randint(np.iinfo(np.int32).max), stratify=y,
-            )
+            X, X_val, y, y_val = self._validation_split(X, y, random_state)
         if first_pass:
             self._initialize(X.shape, rng)
-        elif not incremental and len(self._hidden_sizes()) != len(self.network_.layers) - 1:
-            raise ValueError(
-                f"warm_start continues the fitted network of "
-                f"{len(self.network_.layers) - 1} hidden layers, but hidden_layer_sizes="
-                f"{self.hidden_layer_sizes!r} asks for {len(self._hidden_sizes())}; "
-                "set warm_start=False to start anew."
-            )
+        elif not incremental:
+            self._check_warm_start()
         self._rng = rng
         batch_size = self._batch_size(X.shape[0])
         if incremental:
@@ -590,6 +600,21 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                              validation=(X_val, y_val) if self.early_stopping else None)
         return self
 
+    def _validation_split(self, X, y, random_state):
+        """The stratified split that ``early_stopping`` holds out, or a clear refusal
+        that names the user's labels (``y`` holds class indices here)."""
+        counts = np.bincount(y, minlength=self.classes_.shape[0])
+        scarce = self.classes_[(counts > 0) & (counts < 2)]
+        if scarce.size:
+            raise ValueError(
+                "early_stopping holds out a stratified validation split, which needs at "
+                f"least 2 samples of each class; class(es) {scarce.tolist()} have 1. Pass "
+                "early_stopping=False, or more samples of those classes."
+            )
+        return train_test_split(X, y, test_size=self.validation_fraction,
+                                random_state=random_state.randint(np.iinfo(np.int32).max),
+                                stratify=y)
+
     def _schedule(self, batches_per_epoch):
         """This fit's evolve-and-prune :class:`Schedule`, over ``max_iter`` epochs."""
         return Schedule(
@@ -600,6 +625,27 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                          else max(1, int(round(self.prune_start * self.max_iter)))),
             prune_every=self.prune_every, prune_target=self.prune_target,
         )
+
+    def _check_warm_start(self):
+        """Refuse another number of hidden layers; warn that other widths or another
+        ``epsilon`` do not apply to the network that warm start continues."""
+        # models saved before this attribute existed warn about nothing
+        built_sizes, built_epsilon = getattr(self, "_built_with",
+                                             (tuple(self._hidden_sizes()), self.epsilon))
+        if len(self._hidden_sizes()) != len(built_sizes):
+            raise ValueError(
+                f"warm_start continues the fitted network of {len(built_sizes)} hidden "
+                f"layers, but hidden_layer_sizes={self.hidden_layer_sizes!r} asks for "
+                f"{len(self._hidden_sizes())}; set warm_start=False to start anew."
+            )
+        if tuple(self._hidden_sizes()) != built_sizes or self.epsilon != built_epsilon:
+            warnings.warn(
+                f"warm_start continues the network built with hidden_layer_sizes="
+                f"{built_sizes} and epsilon={built_epsilon}; the new "
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} and epsilon={self.epsilon} "
+                "do not apply to it. Set warm_start=False to build a new network.",
+                UserWarning,
+            )
 
     def _initialize(self, data_shape, rng):
         """A fresh Erdős–Rényi network and empty training records.
@@ -618,7 +664,9 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         )
         self.n_layers_ = len(layer_sizes)
         self.n_outputs_ = self.classes_.shape[0]
+        self._built_with = (tuple(self._hidden_sizes()), self.epsilon)
         self.n_iter_ = 0
+        self.t_ = 0
         self.loss_curve_ = []
         self.history_ = []
         self.validation_scores_ = None
@@ -744,6 +792,7 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ += 1
         record = {
             "epoch": self.n_iter_,
+            "samples": n_samples,
             "train_loss": total_loss / n_samples,
             "train_accuracy": n_correct / n_samples,
             "nnz_start": network.nnz,
@@ -819,6 +868,9 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 for e, layer in zip(self._explored, network.layers)
             ]
         self.loss_curve_.append(record["train_loss"])
+        self.loss_ = record["train_loss"]
+        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
+        self.t_ += record["samples"]
         self.history_.append(record)
         if self.verbose:
             self._print_epoch(record, timings=self.verbose >= 2)

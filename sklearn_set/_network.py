@@ -437,7 +437,10 @@ class SparseMLP:
         return float(loss), delta, int(n_correct)
 
     def squared_norm(self):
-        return sum(float(np.dot(layer.weights, layer.weights)) for layer in self.layers)
+        """Sum of the squared weights; inf (without a warning) once it overflows, which
+        the caller reports as a diverged loss."""
+        with np.errstate(over="ignore"):
+            return sum(float(np.dot(layer.weights, layer.weights)) for layer in self.layers)
 
     def train_batch(self, x, y, *, learning_rate, momentum, alpha, rng, nesterov=False,
                     timer=None):

@@ -279,3 +279,53 @@ def test_warm_start_refuses_a_different_number_of_hidden_layers():
     clf = _small(max_iter=2, warm_start=True).fit(X, y)
     with pytest.raises(ValueError, match="2 hidden layers, but hidden_layer_sizes=\\(32,\\)"):
         clf.set_params(hidden_layer_sizes=(32,)).fit(X, y)
+
+
+def test_fitted_attributes_of_mlpclassifier():
+    X, y = _blobs()
+    clf = _small(max_iter=4).fit(X, y)
+    assert clf.loss_ == clf.loss_curve_[-1] and clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.t_ == 4 * X.shape[0] and clf.out_activation_ == "softmax"
+    clf.partial_fit(X[:50], y[:50])
+    assert clf.t_ == 4 * X.shape[0] + 50
+    stopped = _small(max_iter=4, early_stopping=True).fit(X, y)
+    assert stopped.best_loss_ is None
+
+
+def test_partial_fit_refuses_early_stopping():
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        _small(early_stopping=True).partial_fit(X, y, classes=np.unique(y))
+
+
+def test_early_stopping_names_the_label_with_too_few_samples():
+    X, y = _blobs()
+    labels = np.where(y == 0, 7, 42)
+    labels[0] = 99  # a class of one sample
+    with pytest.raises(ValueError, match=r"class\(es\) \[99\] have 1"):
+        _small(early_stopping=True, max_iter=2).fit(X, labels)
+
+
+def test_warm_start_warns_that_new_widths_do_not_apply():
+    X, y = _blobs()
+    clf = _small(max_iter=2, warm_start=True).fit(X, y)
+    widths = clf.hidden_layer_sizes_
+    clf.set_params(hidden_layer_sizes=(64, 64))
+    with pytest.warns(UserWarning, match="do not apply to it"):
+        clf.fit(X, y)
+    assert clf.hidden_layer_sizes_ == widths
+    clf.set_params(hidden_layer_sizes=_small().hidden_layer_sizes, epsilon=3.0)
+    with pytest.warns(UserWarning, match="epsilon=3.0 do not apply"):
+        clf.fit(X, y)
+
+
+def test_a_diverging_fit_raises_without_numpy_overflow_warnings():
+    import warnings
+
+    X, y = _blobs()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FloatingPointError, match="diverged"):
+            _small(learning_rate_init=1e4, max_iter=20).fit(X, y)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], \
+        [str(w.message) for w in caught]
