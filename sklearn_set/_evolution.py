@@ -16,7 +16,7 @@ import numpy as np
 from numba import prange
 
 from ._growth import random_growth
-from ._jit import cached_njit
+from ._jit import PARALLEL_MIN_WORK, cached_njit, sized_njit
 from ._network import draw_weights
 
 __all__ = [
@@ -43,7 +43,7 @@ def _side(weight):
     return np.int64(1) - np.int64(weight < 0)
 
 
-@cached_njit(parallel=True)
+@sized_njit()
 def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep):
     """Set ``keep`` False at the ``zeta`` fraction of each sign's weights closest to
     zero, True elsewhere.
@@ -139,9 +139,9 @@ def set_keep_mask(weights, zeta):
     weights = np.ascontiguousarray(weights)
     bits = weights.view(np.int32 if weights.dtype.itemsize == 4 else np.int64)
     keep = np.ones(weights.shape[0], dtype=bool)
-    n_chunks = max(1, min(numba.get_num_threads(), weights.shape[0] // 65536))
+    n_chunks = max(1, min(numba.get_num_threads(), weights.shape[0] // PARALLEL_MIN_WORK))
     _remove_smallest_by_sign(weights, bits, 8 * weights.dtype.itemsize - 1, float(zeta),
-                             n_chunks, keep)
+                             n_chunks, keep, work=weights.shape[0] if n_chunks > 1 else 0)
     return keep
 
 

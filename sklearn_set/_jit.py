@@ -8,11 +8,16 @@ process and, for a corrupt index, remove it so that the next save heals the cach
 """
 
 import os
+import types
 import warnings
 
 from numba import njit
 
-__all__ = ["cached_njit"]
+__all__ = ["cached_njit", "sized_njit", "PARALLEL_MIN_WORK"]
+
+#: Below this many items (connections, weights or draws), a kernel runs serially:
+#: sharing out less work costs more than it saves.
+PARALLEL_MIN_WORK = 1 << 16
 
 _warned = False
 
@@ -74,3 +79,40 @@ def cached_njit(**options):
             return njit(cache=False, **options)(function)
 
     return decorate
+
+
+class SizedKernel:
+    """One loop nest compiled twice, each version when first called: serially, for
+    work under :data:`PARALLEL_MIN_WORK` items, and with ``parallel=True``.
+
+    ``prange`` is ``range`` in the serial version, so both compute the same thing.
+    The serial one compiles several times faster: fits whose layers are all small
+    never wait for the threaded compile. Each version is a copy of the function under
+    its own name, so their on-disk caches stay apart.
+    """
+
+    def __init__(self, function, options):
+        self.serial = cached_njit(**options)(_renamed(function, "serial"))
+        self.parallel = cached_njit(parallel=True, **options)(_renamed(function, "parallel"))
+        self.__doc__ = function.__doc__
+        self.__wrapped__ = function
+
+    def __call__(self, *args, work=None):
+        """Run the version that suits ``work`` items (the threaded one if not said)."""
+        kernel = self.parallel if work is None or work >= PARALLEL_MIN_WORK else self.serial
+        return kernel(*args)
+
+
+def _renamed(function, suffix):
+    """A copy of ``function`` whose qualified name ends in ``_suffix``."""
+    clone = types.FunctionType(function.__code__, function.__globals__, function.__name__,
+                               function.__defaults__, function.__closure__)
+    clone.__qualname__ = f"{function.__qualname__}_{suffix}"
+    clone.__module__ = function.__module__
+    clone.__doc__ = function.__doc__
+    return clone
+
+
+def sized_njit(**options):
+    """Decorator: a :class:`SizedKernel`, called with ``work=`` the number of items."""
+    return lambda function: SizedKernel(function, options)

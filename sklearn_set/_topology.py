@@ -14,7 +14,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._jit import cached_njit
+from ._jit import PARALLEL_MIN_WORK, cached_njit, sized_njit
 
 __all__ = ["Topology", "erdos_renyi_density", "erdos_renyi", "sample_free_positions"]
 
@@ -65,14 +65,14 @@ def _transpose(indptr, indices, n_chunks, bucket_bits, t_indptr, t_indices, t_or
     bounds[0], bounds[-1] = 0, n_in
     starts = t_indptr if bucket_bits == 0 else np.empty(n_buckets + 1, dtype=np.int64)
     _scatter_by_bucket(indptr, indices, bounds, bucket_bits, starts, t_indices, t_order,
-                       offsets)
+                       offsets, work=indices.shape[0] if n_chunks > 1 else 0)
     if bucket_bits:  # compiled only for layers this wide
         _sort_buckets(starts, bucket_bits, np.linspace(0, n_buckets, n_chunks + 1).astype(np.int64),
                       int(np.max(np.diff(starts))), offsets, t_indptr, t_indices, t_order)
         t_indptr[n_out] = indices.shape[0]
 
 
-@cached_njit(parallel=True)
+@sized_njit()
 def _scatter_by_bucket(indptr, indices, bounds, bucket_bits, starts, t_indices, t_order,
                        offsets):
     """:func:`_transpose`'s counting sort by bucket: rows ``[bounds[c], bounds[c + 1])``
@@ -168,7 +168,7 @@ def _check_csr(n_in, n_out, indptr, indices):
         raise ValueError("Topology indices must be strictly increasing within each row.")
 
 
-@cached_njit(parallel=True)
+@sized_njit()
 def _merge_rows(indptr, indices, keep, added_keys, added_indptr, n_out, out_indptr,
                 out_indices, out_source):
     """Row by row and in parallel, merge the kept connections with the added ones.
@@ -239,6 +239,8 @@ class Topology:
             t_indices = np.empty(nnz, dtype=INDEX_DTYPE)
             t_order = np.empty(nnz, dtype=INDEX_DTYPE)
             n_chunks = max(1, min(numba.get_num_threads(), self.n_in))
+            if nnz < PARALLEL_MIN_WORK:
+                n_chunks = 1
             bucket_bits = 0 if self.n_out <= _DIRECT_MAX_OUT else _BUCKET_BITS
             offsets = np.empty(nnz if bucket_bits else 0, dtype=np.uint16)
             _transpose(self.indptr, self.indices, n_chunks, bucket_bits, t_indptr, t_indices,
@@ -332,7 +334,7 @@ class Topology:
         indices = np.empty(n_new, dtype=INDEX_DTYPE)
         source = np.empty(n_new, dtype=INDEX_DTYPE)
         _merge_rows(self.indptr, self.indices, keep, added_keys, added_indptr, self.n_out,
-                    indptr, indices, source)
+                    indptr, indices, source, work=n_new)
         return Topology(self.n_in, self.n_out, indptr, indices), source
 
     def drop_neurons(self, keep_in, keep_out):
@@ -460,7 +462,7 @@ def _lower_bound(sorted_values, value):
     return low
 
 
-@cached_njit(parallel=True)
+@sized_njit()
 def _accept_free(indptr, indices, keep, draw_indptr, columns, n_out, out_keys):
     """Keys of the distinct drawn positions that hold no kept connection; returns how many.
 
@@ -548,7 +550,8 @@ def sample_free_positions(occupied, count, rng, keep=None):
         np.cumsum(_uniform_counts(rng, n_in, need), out=draw_indptr[1:])
         columns = rng.integers(0, n_out, size=need, dtype=INDEX_DTYPE)
         n_accepted = _accept_free(occupied.indptr, occupied.indices, keep, draw_indptr,
-                                  columns, n_out, chosen[n_chosen:])
+                                  columns, n_out, chosen[n_chosen:],
+                                  work=max(need, occupied.nnz))
         n_chosen = _merge_tail(chosen, n_chosen, n_accepted)
     return chosen
 

@@ -157,3 +157,30 @@ def test_a_row_of_draws_sorts_like_numpy(length, rng):
     expected[5:5 + length] = np.sort(values[5:5 + length])
     _sort_short(values, 5, 5 + length)
     np.testing.assert_array_equal(values, expected)
+
+
+def test_serial_and_threaded_versions_of_a_kernel_agree(rng):
+    from sklearn_set._topology import _accept_free, _merge_rows
+
+    topology = random_topology(rng, 300, 200, 6000)
+    keep = rng.random(topology.nnz) < 0.7
+    draws = np.bincount(rng.integers(0, 300, 2000), minlength=300)
+    draw_indptr = np.concatenate([[0], np.cumsum(draws)]).astype(np.int64)
+    columns = rng.integers(0, 200, 2000).astype(np.int32)
+    results = []
+    for kernel in (_accept_free.serial, _accept_free.parallel):
+        out = np.zeros(2000, dtype=np.int64)
+        n = kernel(topology.indptr, topology.indices, keep, draw_indptr, columns.copy(), 200, out)
+        results.append(out[:n])
+    np.testing.assert_array_equal(*results)
+    added = np.setdiff1d(results[0], topology.keys()[keep])
+    added_indptr = np.searchsorted(added, np.arange(301, dtype=np.int64) * 200)
+    n_new = int(np.count_nonzero(keep)) + added.shape[0]
+    merged = []
+    for kernel in (_merge_rows.serial, _merge_rows.parallel):
+        out = (np.zeros(301, dtype=np.int64), np.empty(n_new, dtype=np.int32),
+               np.empty(n_new, dtype=np.int32))
+        kernel(topology.indptr, topology.indices, keep, added, added_indptr, 200, *out)
+        merged.append(out)
+    for a, b in zip(*merged):
+        np.testing.assert_array_equal(a, b)
