@@ -23,6 +23,7 @@ import numba
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
+from bench_kernels import median_seconds  # this folder's, as scripts run from it
 from sklearn_set import SETMLPClassifier
 from sklearn_set._kernels import (
     RELU,
@@ -39,16 +40,6 @@ def thread_counts():
     while counts[-1] * 2 < most:
         counts.append(counts[-1] * 2)
     return counts + [most] if most > 1 else counts
-
-
-def median_seconds(step, repeats):
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def kernel_steps(clf, X, batch):
