@@ -116,7 +116,7 @@ def main():
         print(f"{threads:>7} {epoch:>8.3f} {kernels:>8.3f} {outside:>8.3f} {evolve:>8.3f} "
               f"{speed_up:>7.2f}x")
     names = list(rows[0][6])
-    print(f"\nkernels alone, median ms (speed-up against 1 thread)")
+    print("\nkernels alone, median ms (speed-up against 1 thread)")
     print(f"{'threads':>7} " + " ".join(f"{n:>26}" for n in names))
     for threads, *_, timings in rows:
         cells = [f"{1e3 * timings[n]:>9.2f} ({rows[0][6][n] / timings[n]:>5.2f}x)" for n in names]
