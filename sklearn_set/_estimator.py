@@ -588,7 +588,10 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
         self._rng = rng
         batch_size = self._batch_size(X.shape[0])
         if incremental:
-            schedule, clock = self._schedule(None), self._partial_fit_clock
+            # a model saved before partial_fit kept a clock starts one now
+            clock = getattr(self, "_partial_fit_clock",
+                            (0, 0, tuple(self.network_.hidden_layer_sizes)))
+            schedule = self._schedule(None)
             self._partial_fit_clock = self._run_epochs(X, y, batch_size, rng, schedule, clock,
                                                        n_epochs=1)
         else:
