@@ -141,7 +141,7 @@ def set_keep_mask(weights, zeta):
     keep = np.ones(weights.shape[0], dtype=bool)
     n_chunks = max(1, min(numba.get_num_threads(), weights.shape[0] // PARALLEL_MIN_WORK))
     _remove_smallest_by_sign(weights, bits, 8 * weights.dtype.itemsize - 1, float(zeta),
-                             n_chunks, keep, work=weights.shape[0] if n_chunks > 1 else 0)
+                             n_chunks, keep, parallel=n_chunks > 1)
     return keep
 
 

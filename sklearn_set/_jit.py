@@ -83,7 +83,8 @@ def cached_njit(**options):
 
 class SizedKernel:
     """One loop nest compiled twice, each version when first called: serially, for
-    work under :data:`PARALLEL_MIN_WORK` items, and with ``parallel=True``.
+    work too small to share among threads (under :data:`PARALLEL_MIN_WORK` items, or
+    one chunk), and with ``parallel=True``.
 
     ``prange`` is ``range`` in the serial version, so both compute the same thing.
     The serial one compiles several times faster: fits whose layers are all small
@@ -97,10 +98,9 @@ class SizedKernel:
         self.__doc__ = function.__doc__
         self.__wrapped__ = function
 
-    def __call__(self, *args, work=None):
-        """Run the version that suits ``work`` items (the threaded one if not said)."""
-        kernel = self.parallel if work is None or work >= PARALLEL_MIN_WORK else self.serial
-        return kernel(*args)
+    def __call__(self, *args, parallel=True):
+        """Run the threaded version, or with ``parallel=False`` the serial one."""
+        return (self.parallel if parallel else self.serial)(*args)
 
 
 def _renamed(function, suffix):
@@ -114,5 +114,6 @@ def _renamed(function, suffix):
 
 
 def sized_njit(**options):
-    """Decorator: a :class:`SizedKernel`, called with ``work=`` the number of items."""
+    """Decorator: a :class:`SizedKernel`, called with ``parallel=`` whether the work is
+    large enough for threads."""
     return lambda function: SizedKernel(function, options)

@@ -440,7 +440,8 @@ def backward_momentum_update(
     indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov,
     grad_input, local_gradient
 ):
-    """:func:`spmm_transposed` fused with :func:`sddmm_momentum_update`.
+    """:func:`spmm_transposed` fused with the momentum update of :func:`sddmm`'s
+    gradients.
 
     Both walk the connections by input neuron and read ``delta[j]`` for each; fused,
     each of those rows is read once instead of twice. Each weight enters the input

@@ -59,8 +59,9 @@ def samples_as_columns(X, rows, dtype):
     """Samples ``X[rows]`` as a C-contiguous ``(n_features, n_rows)`` block.
 
     The kernels' batch-innermost layout, gathered by a kernel in one pass from a
-    C-contiguous ``X`` of ``dtype`` (others are converted). A scipy.sparse ``X`` is densified one block
-    at a time, so that a wide sparse input is never held densely as a whole, and
+    C-contiguous ``X`` of ``dtype`` (others are converted). A scipy.sparse ``X`` is
+    densified one block at a time, so that a wide sparse input is never held densely
+    as a whole, and
     straight into that layout: its nonzeros are scattered into zeros, with no dense
     transpose, which would touch every zero twice.
     """
@@ -361,7 +362,8 @@ class SparseMLP:
         return _KERNEL_ACTIVATION[self.activation], self._negative_slope(hidden_index), keep, seed
 
     def _activate(self, z, hidden_index, keep_gradient):
-        """Activation of ``z`` (in place) and, if asked, its derivative."""
+        """Activation of ``z`` (in place) and, if asked, its derivative: the rule that
+        the forward kernel applies, on its own, for inspection."""
         kind, slope, _, _ = self._activation(hidden_index)
         derivative = np.empty_like(z) if keep_gradient else np.empty((0, 0), dtype=z.dtype)
         activate(z, kind, z.dtype.type(slope), 1.0, np.uint64(0), derivative)

@@ -65,7 +65,7 @@ def _transpose(indptr, indices, n_chunks, bucket_bits, t_indptr, t_indices, t_or
     bounds[0], bounds[-1] = 0, n_in
     starts = t_indptr if bucket_bits == 0 else np.empty(n_buckets + 1, dtype=np.int64)
     _scatter_by_bucket(indptr, indices, bounds, bucket_bits, starts, t_indices, t_order,
-                       offsets, work=indices.shape[0] if n_chunks > 1 else 0)
+                       offsets, parallel=n_chunks > 1)
     if bucket_bits:  # compiled only for layers this wide
         _sort_buckets(starts, bucket_bits, np.linspace(0, n_buckets, n_chunks + 1).astype(np.int64),
                       int(np.max(np.diff(starts))), offsets, t_indptr, t_indices, t_order)
@@ -334,7 +334,7 @@ class Topology:
         indices = np.empty(n_new, dtype=INDEX_DTYPE)
         source = np.empty(n_new, dtype=INDEX_DTYPE)
         _merge_rows(self.indptr, self.indices, keep, added_keys, added_indptr, self.n_out,
-                    indptr, indices, source, work=n_new)
+                    indptr, indices, source, parallel=n_new >= PARALLEL_MIN_WORK)
         return Topology(self.n_in, self.n_out, indptr, indices), source
 
     def drop_neurons(self, keep_in, keep_out):
@@ -551,7 +551,7 @@ def sample_free_positions(occupied, count, rng, keep=None):
         columns = rng.integers(0, n_out, size=need, dtype=INDEX_DTYPE)
         n_accepted = _accept_free(occupied.indptr, occupied.indices, keep, draw_indptr,
                                   columns, n_out, chosen[n_chosen:],
-                                  work=max(need, occupied.nnz))
+                                  parallel=max(need, occupied.nnz) >= PARALLEL_MIN_WORK)
         n_chosen = _merge_tail(chosen, n_chosen, n_accepted)
     return chosen
 
