@@ -593,13 +593,13 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                             (0, 0, tuple(self.network_.hidden_layer_sizes)))
             schedule = self._schedule(None)
             self._partial_fit_clock = self._run_epochs(X, y, batch_size, rng, schedule, clock,
-                                                       n_epochs=1)
+                                                       incremental=True)
         else:
             self.validation_scores_ = [] if self.early_stopping else None
             self.best_validation_score_ = None
             schedule = self._schedule(-(-X.shape[0] // batch_size))
             clock = (0, 0, tuple(self.network_.hidden_layer_sizes))
-            self._run_epochs(X, y, batch_size, rng, schedule, clock, n_epochs=self.max_iter,
+            self._run_epochs(X, y, batch_size, rng, schedule, clock, incremental=False,
                              validation=(X_val, y_val) if self.early_stopping else None)
         return self
 
@@ -699,23 +699,25 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
             )
 
-    def _run_epochs(self, X, y, batch_size, rng, schedule, clock, n_epochs, validation=None):
-        """Up to ``n_epochs`` epochs, each followed by what ``schedule`` asks for.
+    def _run_epochs(self, X, y, batch_size, rng, schedule, clock, incremental,
+                    validation=None):
+        """Epochs, each followed by what ``schedule`` asks for: one for ``partial_fit``
+        (``incremental``), else up to ``max_iter``, stopping early as
+        ``early_stopping`` and ``n_iter_no_change`` say.
 
         ``clock`` is ``(epochs, batches, widths)``: the epochs and batches done on
         ``schedule`` before this call, and the hidden widths when it started, which
-        pruning targets are fractions of; the clock after the call is returned. With ``n_epochs > 1`` (``fit``), training stops
-        early as ``early_stopping`` and ``n_iter_no_change`` say; ``validation``
-        holds the held-out ``(X_val, y_val)`` with ``early_stopping``.
+        pruning targets are fractions of; the clock after the call is returned.
+        ``validation`` holds the held-out ``(X_val, y_val)`` with ``early_stopping``.
         """
         epoch, batch, widths = clock
         best_loss, best_score, best_network = np.inf, -np.inf, None
         no_improvement = 0
         stopped = False
-        for _ in range(n_epochs):
+        for _ in range(1 if incremental else self.max_iter):
             epoch += 1
             record, batch = self._train_epoch(X, y, batch_size, rng, schedule, epoch, batch)
-            if n_epochs > 1:
+            if not incremental:
                 if validation is not None:
                     score = self._validate(record, *validation)
                     no_improvement = 0 if score >= best_score + self.tol else no_improvement + 1
@@ -727,18 +729,19 @@ class SETMLPClassifier(ClassifierMixin, BaseEstimator):
                     no_improvement = 0 if loss <= best_loss - self.tol else no_improvement + 1
                     best_loss = min(best_loss, loss)
                 stopped = no_improvement > self.n_iter_no_change
+            pruned = 0
             if not stopped:
                 rewired, pruned, seconds = self._change_topology(rng, X, y, schedule, epoch,
                                                                  widths)
                 record["rewired"] += rewired
                 record["seconds_evolve"] += seconds
-            self._finish_epoch(record, pruned if not stopped else 0)
+            self._finish_epoch(record, pruned)
             if stopped:
                 break
 
         if best_network is not None:
             self.network_ = best_network
-        if n_epochs > 1 and not stopped:
+        if not incremental and not stopped:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",

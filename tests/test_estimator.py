@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -329,3 +330,11 @@ def test_a_diverging_fit_raises_without_numpy_overflow_warnings():
             _small(learning_rate_init=1e4, max_iter=20).fit(X, y)
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], \
         [str(w.message) for w in caught]
+
+
+def test_a_one_epoch_fit_validates_and_warns_like_a_longer_one():
+    X, y = _blobs()
+    with pytest.warns(ConvergenceWarning):
+        clf = _small(max_iter=1, early_stopping=True).fit(X, y)
+    assert len(clf.validation_scores_) == 1
+    assert clf.best_validation_score_ == clf.validation_scores_[0]
