@@ -282,22 +282,28 @@ def test_friedman_ranks_and_critical_difference_follow_demsar():
 
 
 def test_wilcoxon_pairs_use_shared_datasets_and_holm():
+    from itertools import combinations
+
     from scipy import stats
 
     from sklearn_set.study._stats import wilcoxon_pairs
 
     rng = np.random.default_rng(0)
-    rows = []
+    records = []
     for d in range(8):
         for method, shift in (("a", 0.05), ("b", 0.0), ("c", 0.0)):
             for seed in range(2):
-                score = 0.7 + shift + 0.01 * rng.standard_normal()
-                if method == "c" and d == 0:
-                    score = float("nan")  # diverged: dataset 0 drops out of c's pairs
-                rows.append(dict(dataset=f"d{d}", method=method, seed=seed, test_acc=score))
-    pairs = {(p["a"], p["b"]): p for p in wilcoxon_pairs(rows, ["a", "b", "c"])}
+                # diverged: dataset 0 drops out of c's pairs
+                status = "diverged" if method == "c" and d == 0 else "finished"
+                records.append(_record(f"d{d}", method, seed,
+                                       0.7 + shift + 0.01 * rng.standard_normal(),
+                                       status=status))
+    groups = report._group(records)
+    pairs = {(p["a"], p["b"]): p for p in wilcoxon_pairs(
+        [(a, b, report._score_table(groups, [a, b])[1]) for a, b in combinations("abc", 2)])}
     assert pairs["a", "b"]["n"] == 8 and pairs["a", "c"]["n"] == 7
     assert pairs["a", "b"]["wins"] == 8 and pairs["a", "b"]["losses"] == 0
+    rows = [r["row"] for r in records]
     means = {(r["dataset"], r["method"]): [] for r in rows}
     for r in rows:
         means[r["dataset"], r["method"]].append(r["test_acc"])

@@ -17,12 +17,13 @@ both finished every seed.
 import argparse
 import json
 import sys
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
 from ._run import METHODS, load_runs, write_results
-from ._stats import friedman, plot_critical_difference, score_table, wilcoxon_pairs
+from ._stats import friedman, plot_critical_difference, wilcoxon_pairs
 
 __all__ = ["summarize", "compare", "render_markdown", "write_plots", "write_report", "main"]
 
@@ -134,20 +135,30 @@ def _method_order(groups):
     return [m for m in METHODS if m in seen] + sorted(seen - set(METHODS))
 
 
-def _ranked_methods(records, methods):
+def _score_table(groups, methods, column="test_acc"):
+    """The datasets on which every one of ``methods`` finished every run, and their
+    means of ``column`` there, of shape (n_datasets, n_methods)."""
+    datasets, scores = [], []
+    for dataset, by_method in groups.items():
+        summaries = [summarize(by_method.get(m, []), column) for m in methods]
+        if all(0 < n == total for _, _, n, total in summaries):
+            datasets.append(dataset)
+            scores.append([mean for mean, *_ in summaries])
+    return datasets, np.array(scores, dtype=float).reshape(len(datasets), len(methods))
+
+
+def _ranked_methods(groups, methods):
     """The methods that finished every run on every dataset, the datasets they share,
-    their scores and the Friedman result; ``None`` with fewer than 3 such methods or 2
-    datasets (the test needs both)."""
-    rows = [r["row"] for r in records]
-    n_datasets = len({row["dataset"] for row in rows})
-    complete = [m for m in methods if len(score_table(rows, [m])[0]) == n_datasets]
-    datasets, scores = score_table(rows, complete)
+    and the Friedman result; ``None`` with fewer than 3 such methods or 2 datasets
+    (the test needs both)."""
+    complete = [m for m in methods if len(_score_table(groups, [m])[0]) == len(groups)]
+    datasets, scores = _score_table(groups, complete)
     if len(complete) < 3 or len(datasets) < 2:
         return None
     return complete, datasets, friedman(scores)
 
 
-def _statistics_section(records, methods, plots):
+def _statistics_section(groups, methods, plots):
     """Markdown lines: Friedman with average ranks and Nemenyi's critical difference,
     then every pair's Wilcoxon signed-rank test, on the datasets' mean test accuracy."""
     lines = ["", "## Statistics over datasets", "",
@@ -155,7 +166,7 @@ def _statistics_section(records, methods, plots):
              "seeds, as Demšar (JMLR, 2006) recommends for comparisons over many datasets. "
              "A dataset counts for a comparison only where every method in it finished "
              "every run.", ""]
-    ranked = _ranked_methods(records, methods)
+    ranked = _ranked_methods(groups, methods)
     if ranked is None:
         lines.append("Too few methods (3 needed) finished every run on every dataset for the "
                      "Friedman test.")
@@ -177,7 +188,8 @@ def _statistics_section(records, methods, plots):
                   "diagram join them)."]
         if any(name == "critical_difference.png" for _, name in plots):
             lines += ["", "![critical-difference diagram](critical_difference.png)"]
-    pairs = wilcoxon_pairs([r["row"] for r in records], methods)
+    pairs = wilcoxon_pairs([(a, b, _score_table(groups, [a, b])[1])
+                            for a, b in combinations(methods, 2)])
     lines += [
         "", "**Wilcoxon signed-rank tests**, pair by pair, over the datasets where both "
         f"finished every run; *p (Holm)* is adjusted for the {len(pairs)} pairs. Wins, ties "
@@ -258,7 +270,7 @@ def render_markdown(records, study, plots=()):
                 "its starting parameters.",
             ]
 
-    lines += _statistics_section(records, methods, plots)
+    lines += _statistics_section(groups, methods, plots)
 
     if plots:
         lines += ["", "## Plots", ""]
@@ -372,7 +384,7 @@ def write_plots(records, out):
     plt.close(fig)
     written.append(("Generalization gap", "gap.png"))
 
-    ranked = _ranked_methods(records, methods)
+    ranked = _ranked_methods(groups, methods)
     if ranked is not None:
         complete, datasets, result = ranked
         plot_critical_difference(result["ranks"], complete, result["critical_difference"],

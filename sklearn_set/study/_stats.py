@@ -2,9 +2,10 @@
 them (Demšar, "Statistical comparisons of classifiers over multiple data sets", JMLR
 7, 2006).
 
-The unit is the dataset: each method is summarised on each dataset by its mean over
-seeds, and only datasets on which every compared method finished every seed enter
-(a method that diverged on a dataset is not given a score there). Then
+The unit is the dataset: the functions take each method's mean over seeds on each
+dataset, for the datasets on which every compared method finished every seed (the
+report builds those tables: a method that diverged on a dataset gets no score there).
+Then
 
 * :func:`friedman`: the Friedman test of "all methods perform alike", with each
   method's average rank (1 = best) and Nemenyi's critical difference of ranks;
@@ -13,34 +14,10 @@ seeds, and only datasets on which every compared method finished every seed ente
 * :func:`plot_critical_difference`: the critical-difference diagram.
 """
 
-from itertools import combinations
-
 import numpy as np
 from scipy import stats
 
-__all__ = ["score_table", "friedman", "wilcoxon_pairs", "plot_critical_difference"]
-
-
-def score_table(rows, methods, column="test_acc"):
-    """Per-dataset means of ``column``: ``(datasets, scores)``, ``scores`` of shape
-    (n_datasets, n_methods).
-
-    ``rows`` are results.csv rows (dicts with ``dataset``, ``method`` and ``column``;
-    a diverged run has a NaN score). A dataset enters only if every method in
-    ``methods`` has runs there and all of them finished.
-    """
-    by_dataset = {}
-    for row in rows:
-        if row["method"] in methods:
-            by_dataset.setdefault(row["dataset"], {}).setdefault(row["method"], []).append(
-                float(row[column]))
-    datasets, scores = [], []
-    for dataset, by_method in by_dataset.items():
-        values = [by_method.get(m, []) for m in methods]
-        if all(v and np.all(np.isfinite(v)) for v in values):
-            datasets.append(dataset)
-            scores.append([np.mean(v) for v in values])
-    return datasets, np.array(scores, dtype=float).reshape(len(datasets), len(methods))
+__all__ = ["friedman", "wilcoxon_pairs", "plot_critical_difference"]
 
 
 def average_ranks(scores, higher_is_better=True):
@@ -77,38 +54,38 @@ def friedman(scores, higher_is_better=True, alpha=0.05):
             "critical_difference": cd}
 
 
-def wilcoxon_pairs(rows, methods, column="test_acc", higher_is_better=True):
+def wilcoxon_pairs(pairs, higher_is_better=True):
     """The Wilcoxon signed-rank test for every pair of methods over the datasets.
 
-    Each pair is compared on the datasets where both finished every seed (see
-    :func:`score_table`), so a method that diverged somewhere still meets the others
-    elsewhere. Returns a list of dicts, one per pair ``(a, b)``: ``n`` datasets,
-    ``wins``, ``ties`` and ``losses`` of ``a`` against ``b``, the test's two-sided
-    ``p_value`` (NaN when the two never differ or share no dataset), and ``p_holm``,
-    Holm's step-down adjustment over all pairs, which keeps the chance of any false
-    "difference" at the level asked.
+    ``pairs`` holds ``(a, b, scores)`` triples, ``scores`` of shape (n_datasets, 2): the
+    two methods' per-dataset means on the datasets they share, so that a method that
+    diverged somewhere still meets the others elsewhere. Returns a list of dicts, one
+    per pair: ``n`` datasets, ``wins``, ``ties`` and ``losses`` of ``a`` against
+    ``b``, the test's two-sided ``p_value`` (NaN when the two never differ or share no
+    dataset), and ``p_holm``, Holm's step-down adjustment over all pairs, which keeps
+    the chance of any false "difference" at the level asked.
     """
-    pairs = []
-    for a, b in combinations(methods, 2):
-        _, scores = score_table(rows, [a, b], column)
+    results = []
+    for a, b, scores in pairs:
         difference = scores[:, 0] - scores[:, 1]
         if not higher_is_better:
             difference = -difference
         p_value = float("nan")
         if np.any(difference != 0):
             p_value = float(stats.wilcoxon(scores[:, 0], scores[:, 1]).pvalue)
-        pairs.append({"a": a, "b": b, "n": int(scores.shape[0]),
-                      "wins": int(np.sum(difference > 0)), "ties": int(np.sum(difference == 0)),
-                      "losses": int(np.sum(difference < 0)), "p_value": p_value})
-    tested = sorted((p for p in pairs if np.isfinite(p["p_value"])),
-                    key=lambda p: p["p_value"])
+        results.append({"a": a, "b": b, "n": int(scores.shape[0]),
+                        "wins": int(np.sum(difference > 0)),
+                        "ties": int(np.sum(difference == 0)),
+                        "losses": int(np.sum(difference < 0)), "p_value": p_value})
+    tested = sorted((r for r in results if np.isfinite(r["p_value"])),
+                    key=lambda r: r["p_value"])
     running = 0.0
-    for k, pair in enumerate(tested):
-        running = max(running, min(1.0, (len(tested) - k) * pair["p_value"]))
-        pair["p_holm"] = running
-    for pair in pairs:
-        pair.setdefault("p_holm", float("nan"))
-    return pairs
+    for k, result in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - k) * result["p_value"]))
+        result["p_holm"] = running
+    for result in results:
+        result.setdefault("p_holm", float("nan"))
+    return results
 
 
 def _cliques(order, ranks, cd):
