@@ -28,6 +28,7 @@ __all__ = [
     "activate",
     "softmax",
     "cross_entropy",
+    "squared_error",
     "bias_momentum_update",
     "gather_columns",
     "spmm_transposed",
@@ -221,7 +222,7 @@ def softmax(logits):
 
 
 @cached_njit()
-def cross_entropy(proba, y, tiny, delta):
+def cross_entropy(proba, y, share, tiny, delta):
     """Softmax cross-entropy of a batch from its probabilities, in one pass.
 
     Parameters
@@ -230,21 +231,23 @@ def cross_entropy(proba, y, tiny, delta):
         :func:`softmax` of the logits.
     y : ndarray of int, shape (batch,)
         Class indices.
+    share : ndarray of shape (batch,)
+        Each sample's share of the batch loss, summing to 1: ``1 / batch`` each for a
+        plain mean, ``w / w.sum()`` for sample weights ``w``.
     tiny : float
         Floor of a probability inside the log.
     delta : ndarray of shape (n_classes, batch)
-        Overwritten with the gradient of the mean loss with respect to the logits,
-        ``(proba - onehot(y)) / batch``.
+        Overwritten with the gradient of the loss with respect to the logits,
+        ``share * (proba - onehot(y))``.
 
     Returns
     -------
     loss : float
-        Mean cross-entropy over the batch.
+        The ``share``-weighted mean cross-entropy over the batch.
     n_correct : int
         Samples whose most probable class (the first, among ties) is ``y``.
     """
     n_classes, batch = proba.shape
-    inverse_batch = proba.dtype.type(1.0 / batch)
     loss = 0.0
     n_correct = 0
     for b in range(batch):
@@ -254,11 +257,44 @@ def cross_entropy(proba, y, tiny, delta):
                 best = c
             delta[c, b] = proba[c, b]
         n_correct += best == y[b]
-        loss -= np.log(max(proba[y[b], b], tiny))
+        loss -= share[b] * np.log(max(proba[y[b], b], tiny))
         delta[y[b], b] -= 1.0
         for c in range(n_classes):
-            delta[c, b] *= inverse_batch
-    return loss / batch, n_correct
+            delta[c, b] *= share[b]
+    return loss, n_correct
+
+
+@cached_njit()
+def squared_error(out, target, share, delta):
+    """Half squared error of a batch of identity outputs, as scikit-learn's
+    ``MLPRegressor`` defines it, in one pass.
+
+    Parameters
+    ----------
+    out : ndarray of shape (n_outputs, batch)
+        The network's outputs.
+    target : ndarray of shape (batch, n_outputs)
+        The targets, one row per sample as the user gave them.
+    share : ndarray of shape (batch,)
+        Each sample's share of the batch loss, summing to 1 (see :func:`cross_entropy`).
+    delta : ndarray of shape (n_outputs, batch)
+        Overwritten with ``share * (out - target)``: scikit-learn's gradient, which
+        leaves out the loss's ``1 / n_outputs`` so that a learning rate means the
+        same step whatever the number of outputs.
+
+    Returns
+    -------
+    loss : float
+        ``0.5 * sum_b share_b * mean_c (out - target) ** 2``.
+    """
+    n_outputs, batch = out.shape
+    loss = 0.0
+    for b in range(batch):
+        for c in range(n_outputs):
+            residual = out[c, b] - target[b, c]
+            loss += share[b] * residual * residual
+            delta[c, b] = share[b] * residual
+    return 0.5 * loss / n_outputs
 
 
 @cached_njit()
@@ -543,7 +579,8 @@ def warm_up(dtype=np.float32):
                   np.zeros(1, dtype=dtype), x, RELU, zero, 0.5, np.uint64(0), out,
                   np.empty((1, 3), dtype=dtype), np.empty(1, dtype=dtype))
     softmax(out)
-    cross_entropy(out, np.zeros(3, dtype=np.intp), 1e-30, np.empty_like(out))
+    share = np.full(3, 1 / 3, dtype=dtype)
+    cross_entropy(out, np.zeros(3, dtype=np.intp), share, 1e-30, np.empty_like(out))
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero,
                              False, np.empty((2, 3), dtype=dtype), np.ones((2, 3), dtype=dtype))
     bias_momentum_update(np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype), delta, zero, zero,

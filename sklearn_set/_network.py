@@ -1,5 +1,5 @@
-"""The sparse multilayer perceptron: layers over topologies, activations, dropout and a
-softmax cross-entropy output.
+"""The sparse multilayer perceptron: layers over topologies, activations, dropout, and an
+output head (softmax with cross-entropy, or identity with squared error).
 
 Activations are batch-innermost, ``(n_neurons, batch)``; see :mod:`sklearn_set._kernels`.
 The network knows nothing of epochs or evolution: the fit loop drives it one batch at a
@@ -27,17 +27,21 @@ from ._kernels import (
     softmax,
     spmm_activate,
     spmm_transposed,
+    squared_error,
 )
 from ._topology import Topology, erdos_renyi
 
 __all__ = [
-    "ACTIVATIONS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights",
+    "ACTIVATIONS", "OUTPUTS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights",
     "samples_as_columns",
 ]
 
 ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
 #: The kernels' code for each activation (All-ReLU is a ReLU with a negative slope).
 _KERNEL_ACTIVATION = {"relu": RELU, "allrelu": RELU, "tanh": TANH, "logistic": LOGISTIC}
+#: Output heads: softmax probabilities trained on cross-entropy (classification), or
+#: identity outputs trained on half squared error (regression).
+OUTPUTS = ("softmax", "identity")
 WEIGHT_INITS = ("he_uniform", "normal")
 #: How regrown connections start: at zero, or drawn like the initial weights.
 REGROW_INITS = ("zero", "init")
@@ -264,16 +268,16 @@ def _timed(timer, kernel, *args):
 class _ForwardCache:
     """What the backward pass needs from the forward pass."""
 
-    __slots__ = ("inputs", "local_gradients", "proba")
+    __slots__ = ("inputs", "local_gradients", "output")
 
     def __init__(self):
         self.inputs = []  # the input of each layer
         self.local_gradients = []  # d(hidden output)/d(pre-activation), dropout included
-        self.proba = None
+        self.output = None  # the output head's values, (n_outputs, batch)
 
 
 class SparseMLP:
-    """A feed-forward network of sparse layers with a softmax output.
+    """A feed-forward network of sparse layers and an output head.
 
     Parameters
     ----------
@@ -284,14 +288,20 @@ class SparseMLP:
         first, third, ...) and ``-ALLRELU_SLOPE`` on even ones.
     dropout : float
         Probability of dropping a hidden activation while training (inverted dropout).
+    output : {"softmax", "identity"}
+        The output head and its loss: softmax with cross-entropy on class indices, or
+        identity with half squared error on real targets.
     """
 
-    def __init__(self, layers, activation="relu", dropout=0.0):
+    def __init__(self, layers, activation="relu", dropout=0.0, output="softmax"):
         if activation not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}.")
+        if output not in OUTPUTS:
+            raise ValueError(f"Unknown output {output!r}; expected one of {OUTPUTS}.")
         self.layers = layers
         self.activation = activation
         self.dropout = dropout
+        self.output = output
         self._t_weights = None
 
     def __getstate__(self):
@@ -300,6 +310,7 @@ class SparseMLP:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("output", "softmax")  # saved before regression existed
         self.__dict__.update(state)
         self._t_weights = None
 
@@ -318,7 +329,7 @@ class SparseMLP:
 
     @classmethod
     def erdos_renyi(cls, layer_sizes, epsilon, rng, *, activation="relu", dropout=0.0,
-                    weight_init="he_uniform", dtype=np.float32):
+                    output="softmax", weight_init="he_uniform", dtype=np.float32):
         """A network whose every layer has an Erdős–Rényi topology.
 
         Parameters
@@ -334,7 +345,7 @@ class SparseMLP:
             fan_in = topology.nnz / n_out
             weights = draw_weights(weight_init, topology.nnz, fan_in, rng, dtype)
             layers.append(SparseLayer(topology, weights, np.zeros(n_out, dtype=dtype)))
-        return cls(layers, activation=activation, dropout=dropout)
+        return cls(layers, activation=activation, dropout=dropout, output=output)
 
     @property
     def dtype(self):
@@ -350,7 +361,8 @@ class SparseMLP:
 
     def copy(self):
         """An independent network (weights and momentum copied); the scratch is not."""
-        return SparseMLP([layer.copy() for layer in self.layers], self.activation, self.dropout)
+        return SparseMLP([layer.copy() for layer in self.layers], self.activation, self.dropout,
+                         self.output)
 
     def _negative_slope(self, hidden_index):
         if self.activation == "allrelu":
@@ -396,9 +408,10 @@ class SparseMLP:
             cache.local_gradients.append(local_gradient)
         if keep_gradient:
             cache.inputs.append(x)
-        logits = self.layers[-1].forward(x, t_weights=t_weights, timer=timer)
-        _timed(timer, softmax, logits)
-        cache.proba = logits
+        output = self.layers[-1].forward(x, t_weights=t_weights, timer=timer)
+        if self.output == "softmax":
+            _timed(timer, softmax, output)
+        cache.output = output
         return cache
 
     def _backward(self, cache, delta, visit):
@@ -430,13 +443,27 @@ class SparseMLP:
         self._backward(cache, delta, visit)
         return records[::-1]
 
-    def _output_delta(self, proba, y, timer=None):
-        """Softmax cross-entropy: mean loss, its gradient w.r.t. the logits, and the
-        number of samples whose most probable class is right."""
-        delta = np.empty_like(proba)
-        loss, n_correct = _timed(timer, cross_entropy, proba, y,
-                                 float(np.finfo(proba.dtype).tiny), delta)
+    def _output_delta(self, output, y, share, timer=None):
+        """The output head's loss: its ``share``-weighted mean, its gradient w.r.t. the
+        output layer's pre-activation, and, for softmax, the number of samples whose
+        most probable class is right (0 for identity)."""
+        delta = np.empty_like(output)
+        if self.output == "softmax":
+            loss, n_correct = _timed(timer, cross_entropy, output, y, share,
+                                     float(np.finfo(output.dtype).tiny), delta)
+        else:
+            loss, n_correct = _timed(timer, squared_error, output, y, share, delta), 0
         return float(loss), delta, int(n_correct)
+
+    def _shares(self, batch, sample_weight):
+        """Each sample's share of the batch loss, and the weight the L2 term is divided
+        by: ``1 / batch`` and ``batch`` without weights, as in scikit-learn."""
+        if sample_weight is None:
+            return np.full(batch, 1.0 / batch, dtype=self.dtype), float(batch)
+        total = float(np.sum(sample_weight, dtype=np.float64))
+        if total <= 0:
+            return np.zeros(batch, dtype=self.dtype), 0.0
+        return (np.asarray(sample_weight, dtype=np.float64) / total).astype(self.dtype), total
 
     def squared_norm(self):
         """Sum of the squared weights; inf (without a warning) once it overflows, which
@@ -445,11 +472,14 @@ class SparseMLP:
             return sum(float(np.dot(layer.weights, layer.weights)) for layer in self.layers)
 
     def train_batch(self, x, y, *, learning_rate, momentum, alpha, rng, nesterov=False,
-                    timer=None):
+                    sample_weight=None, timer=None):
         """One SGD step on a batch; returns ``(loss, n_correct)``.
 
-        ``x`` has shape (n_features, batch) and ``y`` holds class indices. The loss is
-        scikit-learn's: mean cross-entropy plus ``0.5 * alpha * ||W||^2 / batch``.
+        ``x`` has shape (n_features, batch); ``y`` holds class indices for a softmax
+        output, and targets of shape (batch, n_outputs) for an identity output. The loss
+        is scikit-learn's: the head's mean loss, weighted by ``sample_weight`` when
+        given, plus ``0.5 * alpha * ||W||^2`` over the batch's total weight (its size
+        without weights). A batch of zero total weight is not trained on: its loss is 0.
         ``nesterov`` selects Nesterov's momentum.
 
         ``timer``, a dict with keys ``"forward"``, ``"backward"`` and ``"kernels"``,
@@ -461,16 +491,18 @@ class SparseMLP:
         FloatingPointError
             When the loss is not finite; the network is left as it was before the call.
         """
-        batch = x.shape[1]
+        share, total_weight = self._shares(x.shape[1], sample_weight)
         start = time.perf_counter()
         cache = self.forward(x, keep_gradient=True, rng=rng, timer=timer)
         forward_done = time.perf_counter()
-        loss, delta, n_correct = self._output_delta(cache.proba, y, timer)
-        loss += 0.5 * alpha * self.squared_norm() / batch
+        loss, delta, n_correct = self._output_delta(cache.output, y, share, timer)
+        if total_weight == 0:
+            return 0.0, n_correct
+        loss += 0.5 * alpha * self.squared_norm() / total_weight
         if not np.isfinite(loss):
             # before any update, so that the weights stay those of the last good step
             raise FloatingPointError(f"The training loss is {loss}.")
-        decay = alpha / batch
+        decay = alpha / total_weight
         self._backward(cache, delta, lambda layer, layer_input, d, local_gradient:
                        layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
                                       nesterov, local_gradient, timer))
@@ -480,7 +512,7 @@ class SparseMLP:
         return loss, n_correct
 
     def loss_and_gradients(self, x, y):
-        """Mean cross-entropy and its gradients, without dropout or L2.
+        """The head's mean loss and its gradients, without dropout or L2.
 
         Returns
         -------
@@ -488,7 +520,7 @@ class SparseMLP:
         gradients : list of (weight_grad, bias_grad), one per layer, first layer first.
         """
         cache = self.forward(x, keep_gradient=True)
-        loss, delta, _ = self._output_delta(cache.proba, y)
+        loss, delta, _ = self._output_delta(cache.output, y, self._shares(x.shape[1], None)[0])
         return loss, self._collect(cache, delta, lambda layer, layer_input, d:
                                    layer.gradient(layer_input, d))
 
@@ -499,11 +531,11 @@ class SparseMLP:
         position ``(i, j)`` is ``input[i] . delta[j]``.
         """
         cache = self.forward(x, keep_gradient=True)
-        _, delta, _ = self._output_delta(cache.proba, y)
+        _, delta, _ = self._output_delta(cache.output, y, self._shares(x.shape[1], None)[0])
         return self._collect(cache, delta, lambda layer, layer_input, d: (layer_input, d))
 
     def prediction_chunk(self):
-        """Samples per forward pass in :meth:`predict_proba` (see ``PREDICT_CHUNK``)."""
+        """Samples per forward pass in :meth:`predict` (see ``PREDICT_CHUNK``)."""
         widest = max(self.layers[0].topology.n_in,
                      *(layer.topology.n_out for layer in self.layers))
         step = max(PREDICT_MIN_CHUNK, min(PREDICT_CHUNK, PREDICT_ACTIVATIONS // widest))
@@ -511,11 +543,12 @@ class SparseMLP:
             step -= step % 16
         return step
 
-    def predict_proba(self, X):
-        """Class probabilities for ``X`` of shape (n_samples, n_features)."""
-        proba = np.empty((X.shape[0], self.layers[-1].topology.n_out), dtype=self.dtype)
+    def predict(self, X):
+        """The output head's values for ``X`` of shape (n_samples, n_features): class
+        probabilities for softmax, shape (n_samples, n_outputs)."""
+        outputs = np.empty((X.shape[0], self.layers[-1].topology.n_out), dtype=self.dtype)
         step = self.prediction_chunk()
         for start in range(0, X.shape[0], step):
             x = samples_as_columns(X, slice(start, start + step), self.dtype)
-            proba[start:start + step] = self.forward(x).proba.T
-        return proba
+            outputs[start:start + step] = self.forward(x).output.T
+        return outputs

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -14,7 +15,14 @@ from sklearn_set import SETMLPClassifier
 CHECKED = SETMLPClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0)
 
 # check name -> why it is skipped
-EXPECTED_FAILED_CHECKS = {}
+_MINI_BATCH_SGD = (
+    "mini-batch SGD with dropout and random rewiring: weights equal repeats only in "
+    "expectation; test_sample_weight_equals_repeated_samples checks it with full batches"
+)
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": _MINI_BATCH_SGD,
+    "check_sample_weight_equivalence_on_sparse_data": _MINI_BATCH_SGD,
+}
 
 
 @parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
@@ -89,7 +97,7 @@ def test_wide_sparse_input_is_never_densified_whole(monkeypatch):
         return block
 
     monkeypatch.setattr(_network, "samples_as_columns", spy)
-    import sklearn_set._estimator as estimator_module
+    import sklearn_set._base as estimator_module
     monkeypatch.setattr(estimator_module, "samples_as_columns", spy)
     clf = SETMLPClassifier((16,), epsilon=1, max_iter=1, batch_size=64, random_state=0)
     clf.fit(X, y).predict(X)
@@ -148,7 +156,7 @@ def test_string_labels_and_pipeline():
 
 
 def test_verbose_reports_compile_time_and_epochs(capsys, monkeypatch):
-    import sklearn_set._estimator as module
+    import sklearn_set._base as module
 
     monkeypatch.setattr(module, "_kernels_ready", False)
     X, y = _blobs()
@@ -248,10 +256,50 @@ def test_infinite_epsilon_is_fully_connected_without_warning():
 
 
 def test_too_large_epsilon_is_capped_with_a_warning():
+    # issue 16 reworded the warning ("density above 1 for layers 20x32" before): it
+    # counts connections against positions, and names only layers between two hidden
+    # layers, whose both sides the user sized
     X, y = _blobs()
-    with pytest.warns(UserWarning, match=r"density above 1 for layers 20x32"):
+    with pytest.warns(UserWarning) as caught:
         clf = _small(epsilon=50, max_iter=2).fit(X, y)
-    assert clf.coefs_[0].nnz == 20 * 32
+    messages = [str(w.message) for w in caught if "epsilon" in str(w.message)]
+    assert len(messages) == 1
+    assert ("32x32: epsilon*(n_in+n_out) = 3200 connections exceed the n_in*n_out = 1024 "
+            "positions") in messages[0]
+    assert "20x32" not in messages[0]  # the input layer: 20 features are the data's
+    assert clf.coefs_[0].nnz == 20 * 32 and clf.coefs_[1].nnz == 32 * 32
+
+
+def test_few_features_fit_without_a_density_warning():
+    import warnings
+
+    X, y = _blobs()
+    X = X[:, :2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _small(hidden_layer_sizes=(32,), max_iter=2).fit(X, y)
+    assert not [w for w in caught if "epsilon" in str(w.message)]
+
+
+def test_a_diverging_fit_warns_once():
+    # issue 16: at learning_rate_init=100 on digits, losses of ~4e7 went unreported
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:600] / 16
+    y = y[:600]
+    model = SETMLPClassifier((64,), max_iter=4, random_state=0)
+    with pytest.warns(UserWarning, match="times that of a constant prediction") as caught:
+        clf = clone(model).set_params(learning_rate_init=100).fit(X, y)
+    assert len([w for w in caught if "constant prediction" in str(w.message)]) == 1
+    assert min(clf.loss_curve_) > 100 * np.log(10)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clone(model).fit(X, y)
+    assert not [w for w in caught if "constant prediction" in str(w.message)]
+
 
 
 def test_few_classes_output_layer_is_dense_without_warning():
@@ -338,3 +386,62 @@ def test_a_one_epoch_fit_validates_and_warns_like_a_longer_one():
         clf = _small(max_iter=1, early_stopping=True).fit(X, y)
     assert len(clf.validation_scores_) == 1
     assert clf.best_validation_score_ == clf.validation_scores_[0]
+
+
+# -- sample_weight -------------------------------------------------------------------
+def _weighted_and_repeated(sparse):
+    """scikit-learn's sample_weight equivalence data: integer weights (zeros included)
+    against the samples repeated that many times."""
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15)
+    sw = rng.randint(0, 5, size=15)
+    X_repeated, y_repeated = X.repeat(sw, axis=0), y.repeat(sw)
+    if sparse:
+        X, X_repeated = sp.csr_array(X), sp.csr_array(X_repeated)
+    return X, y, sw, X_repeated, y_repeated
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_sample_weight_equals_repeated_samples(sparse):
+    # as scikit-learn's check_sample_weight_equivalence, up to float32 rounding: one
+    # batch per epoch (the batch sums do not depend on order beyond rounding), no
+    # dropout and no rewiring (both draw as many numbers as there are samples)
+    X, y, sw, X_repeated, y_repeated = _weighted_and_repeated(sparse)
+    params = dict(hidden_layer_sizes=(32,), max_iter=100, random_state=0, batch_size=200,
+                  dropout=0.0, zeta=0.0)
+    with pytest.warns(UserWarning, match="clipped"):
+        weighted = SETMLPClassifier(**params).fit(X, y, sample_weight=sw)
+        repeated = SETMLPClassifier(**params).fit(X_repeated, y_repeated)
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-5)
+
+
+def test_sample_weight_in_partial_fit_and_against_none():
+    X, y = _blobs()
+    ones = _small(max_iter=5).fit(X, y, sample_weight=np.ones(len(y)))
+    plain = _small(max_iter=5).fit(X, y)
+    np.testing.assert_array_equal(ones.predict_proba(X), plain.predict_proba(X))
+    skewed = np.where(y == 0, 5.0, 1.0)
+    weighted = _small(max_iter=5).fit(X, y, sample_weight=skewed)
+    assert not np.allclose(weighted.predict_proba(X), plain.predict_proba(X))
+    # more weight on class 0 moves probability towards it
+    assert weighted.predict_proba(X)[:, 0].mean() > plain.predict_proba(X)[:, 0].mean()
+    clf = _small()
+    for _ in range(3):
+        clf.partial_fit(X, y, sample_weight=skewed, classes=[0, 1, 2])
+    assert clf.n_iter_ == 3
+    early = _small(early_stopping=True, max_iter=5).fit(X, y, sample_weight=skewed)
+    assert len(early.validation_scores_) == 5
+
+
+@pytest.mark.parametrize("weights, match", [
+    (-np.ones(120), "Negative values"),
+    (np.zeros(120), "at least one non-zero"),
+    (np.ones(7), "sample_weight.shape"),
+])
+def test_bad_sample_weight_is_refused(weights, match):
+    X, y = _blobs()
+    with pytest.raises(ValueError, match=match):
+        _small(max_iter=1).fit(X, y, sample_weight=weights)

@@ -51,8 +51,8 @@ def test_dropout_is_inverted_and_only_in_training(rng):
     network = _network(rng, "relu", sizes=(50, 400, 3), epsilon=50.0)
     network.dropout = 0.5
     x = np.abs(rng.standard_normal((50, 64)))
-    clean = network.forward(x).proba
-    assert_allclose(network.forward(x).proba, clean)  # no rng: no dropout
+    clean = network.forward(x).output
+    assert_allclose(network.forward(x).output, clean)  # no rng: no dropout
     dropped = network.forward(x, keep_gradient=True, rng=np.random.default_rng(1))
     hidden = dropped.inputs[1]
     plain = network.layers[0].forward(x)
@@ -65,10 +65,10 @@ def test_dropout_is_inverted_and_only_in_training(rng):
 def test_proba_rows_sum_to_one_and_predict_is_batch_independent(rng):
     network = SparseMLP.erdos_renyi((20, 30, 4), 5.0, rng)
     X = rng.standard_normal((101, 20)).astype(np.float32)
-    proba = network.predict_proba(X)
+    proba = network.predict(X)
     assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
     for i in (0, 50, 100):
-        assert np.array_equal(network.predict_proba(X[i:i + 1])[0], proba[i])
+        assert np.array_equal(network.predict(X[i:i + 1])[0], proba[i])
 
 
 def test_wide_layers_predict_in_smaller_chunks_with_the_same_result(rng, monkeypatch):
@@ -76,17 +76,17 @@ def test_wide_layers_predict_in_smaller_chunks_with_the_same_result(rng, monkeyp
 
     network = SparseMLP.erdos_renyi((20, 30, 4), 5.0, rng)
     X = rng.standard_normal((101, 20)).astype(np.float32)
-    proba = network.predict_proba(X)
+    proba = network.predict(X)
     calls = []
     forward = network.forward
     monkeypatch.setattr(network, "forward", lambda x: calls.append(x.shape[1]) or forward(x))
     monkeypatch.setattr(_network, "PREDICT_ACTIVATIONS", 7 * 30)  # 7 samples of the widest
     monkeypatch.setattr(_network, "PREDICT_MIN_CHUNK", 1)
-    assert np.array_equal(network.predict_proba(X), proba)
+    assert np.array_equal(network.predict(X), proba)
     assert calls == [7] * 14 + [3]
     calls.clear()
     monkeypatch.setattr(_network, "PREDICT_MIN_CHUNK", 48)
-    assert np.array_equal(network.predict_proba(X), proba)
+    assert np.array_equal(network.predict(X), proba)
     assert calls == [48, 48, 5]
 
 
@@ -137,14 +137,14 @@ def test_the_forward_scratch_is_shared_kept_and_never_persisted(rng):
 
     network = _network(rng, "relu", sizes=(30, 40, 20, 3), epsilon=5.0)
     x = rng.standard_normal((30, 8))
-    before = network.forward(x).proba
+    before = network.forward(x).output
     scratch = network._t_weights
     assert scratch.shape[0] == max(layer.topology.nnz for layer in network.layers)
     network.forward(x)
     assert network._t_weights is scratch  # no allocation per pass
     loaded = pickle.loads(pickle.dumps(network))
     assert loaded._t_weights is None and network.copy()._t_weights is None
-    np.testing.assert_array_equal(loaded.forward(x).proba, before)
+    np.testing.assert_array_equal(loaded.forward(x).output, before)
     from sklearn_set._evolution import evolve_network
 
     evolve_network(network, 0.3, rng)

@@ -89,9 +89,9 @@ def test_removing_neurons_that_carry_no_weight_leaves_the_output_unchanged(rng):
     out_layer = network.layers[1]
     out_layer.weights[dead[out_layer.topology.rows()]] = 0.0
     x = rng.standard_normal((12, 7))
-    before = network.forward(x).proba
+    before = network.forward(x).output
     prune_neurons(network, [~dead, np.ones(16, dtype=bool)])
-    assert_allclose(network.forward(x).proba, before, rtol=1e-12)
+    assert_allclose(network.forward(x).output, before, rtol=1e-12)
 
 
 def test_budget_option_regrows_the_lost_connections(rng):

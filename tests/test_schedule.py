@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from sklearn_set import SETMLPClassifier, _estimator
+from sklearn_set import SETMLPClassifier, _base
 from sklearn_set._schedule import Schedule, zeta_at
 
 
@@ -82,8 +82,8 @@ def test_pruning_follows_its_schedule_within_each_fit():
 def _zetas_by_call(monkeypatch, clf, chunks):
     """The ζ of every evolution step, grouped by the partial_fit call it ran in."""
     seen = []
-    evolve = _estimator.evolve_network
-    monkeypatch.setattr(_estimator, "evolve_network",
+    evolve = _base.evolve_network
+    monkeypatch.setattr(_base, "evolve_network",
                         lambda network, zeta, *args: seen.append(zeta) or evolve(network, zeta, *args))
     by_call = []
     for X, y in chunks:
