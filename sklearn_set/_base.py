@@ -103,8 +103,11 @@ PARAMETERS_DOC = """    Parameters
         Fraction of each layer's connections removed and regrown at each evolution
         step (after each epoch, by default).
         ``0`` keeps the initial topology for the whole fit (static sparse training).
-    dropout : float in [0, 1), default=0.3
-        Probability of dropping each hidden activation during training.
+    dropout : float in [0, 1) or "auto", default="auto"
+        Probability of dropping each hidden activation during training. ``"auto"`` is
+        0.3 for the classifier and 0 for the regressor: the noise of dropped
+        activations reaches a regressor's outputs unsquashed, and made its SGD
+        diverge on targets far from 0 where ``MLPRegressor``'s did not.
     alpha : float, default=1e-4
         L2 penalty, with the same meaning as in :class:`~sklearn.neural_network.MLPClassifier`:
         each batch minimises ``loss + 0.5 * alpha * ||W||^2 / batch_weight``, where
@@ -114,8 +117,11 @@ PARAMETERS_DOC = """    Parameters
         :class:`~sklearn.neural_network.MLPClassifier`'s ``min(200, n_samples)``
         because evolution runs once per epoch: on the small datasets this estimator
         is for, an epoch must hold enough SGD steps for regrown connections to learn.
-    learning_rate_init : float, default=0.01
-        Constant SGD step size.
+    learning_rate_init : float or "auto", default="auto"
+        Constant SGD step size. ``"auto"`` is 0.01 for the classifier, whose
+        cross-entropy gradients are bounded, and 0.001 for the regressor, as in
+        :class:`~sklearn.neural_network.MLPRegressor`: squared-error gradients grow
+        with the residuals, and the larger step diverges on unscaled features.
     momentum : float in [0, 1], default=0.9
         Momentum of the SGD update.
     nesterovs_momentum : bool, default=False
@@ -279,9 +285,9 @@ ATTRIBUTES_DOC = """    n_features_in_ : int
 class BaseSETMLP(BaseEstimator):
     """The sparse network and its fit loop, for a subclass that defines its targets.
 
-    A subclass sets ``_OUTPUT`` (the network's head, see :data:`._network.OUTPUTS`)
-    and ``_SCORE_NAME``, and implements ``_encode_targets``, ``_stratify`` and
-    ``_score_outputs``.
+    A subclass sets ``_OUTPUT`` (the network's head, see :data:`._network.OUTPUTS`),
+    ``_SCORE_NAME`` and ``_TARGET_CHECKS``, and implements ``_encode_targets``,
+    ``_stratify``, ``_score_outputs`` and ``_constant_loss``.
     """
 
     _parameter_constraints: dict = {
@@ -289,10 +295,10 @@ class BaseSETMLP(BaseEstimator):
         "activation": [StrOptions(set(ACTIVATIONS))],
         "epsilon": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
         "zeta": [Interval(Real, 0, 1, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -328,10 +334,10 @@ class BaseSETMLP(BaseEstimator):
         *,
         epsilon=20.0,
         zeta=0.3,
-        dropout=0.3,
+        dropout="auto",
         alpha=1e-4,
         batch_size="auto",
-        learning_rate_init=0.01,
+        learning_rate_init="auto",
         momentum=0.9,
         nesterovs_momentum=False,
         max_iter=200,
@@ -396,6 +402,8 @@ class BaseSETMLP(BaseEstimator):
 
     _OUTPUT = None
     _SCORE_NAME = None
+    #: what ``"auto"`` means, for each parameter that accepts it
+    _AUTO = {}
     #: keyword arguments of ``validate_data`` that say what ``y`` may be
     _TARGET_CHECKS = {}
 
@@ -458,8 +466,9 @@ class BaseSETMLP(BaseEstimator):
         raise NotImplementedError
 
     def _constant_loss(self, y, sample_weight):
-        """The training loss of the best constant prediction, which a diverging fit
-        exceeds many times over (see :data:`DIVERGING_LOSS_RATIO`)."""
+        """The training loss of a constant prediction, which a diverging fit exceeds
+        many times over (see :data:`DIVERGING_LOSS_RATIO`), and what that prediction
+        is, in words."""
         raise NotImplementedError
 
     # -- fitting -----------------------------------------------------------------
@@ -471,6 +480,14 @@ class BaseSETMLP(BaseEstimator):
                 f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}."
             )
         return [int(s) for s in sizes]
+
+    def _resolved(self, name):
+        """Parameter ``name``, with ``"auto"`` resolved for this estimator."""
+        value = getattr(self, name)
+        return self._AUTO[name] if isinstance(value, str) and value == "auto" else value
+
+    def _learning_rate(self):
+        return self._resolved("learning_rate_init")
 
     def _batch_size(self, n_samples, warn=True):
         if self.batch_size == "auto":
@@ -585,7 +602,7 @@ class BaseSETMLP(BaseEstimator):
                          np.dtype(DTYPE).itemsize)
         self.network_ = SparseMLP.erdos_renyi(
             layer_sizes, self.epsilon, rng,
-            activation=self.activation, dropout=self.dropout, output=self._OUTPUT,
+            activation=self.activation, dropout=self._resolved("dropout"), output=self._OUTPUT,
             weight_init=self.weight_init, dtype=DTYPE,
         )
         self.n_layers_ = len(layer_sizes)
@@ -684,14 +701,14 @@ class BaseSETMLP(BaseEstimator):
         """Warn when an epoch's loss is many times that of a constant prediction;
         returns whether it warned."""
         _, y, sample_weight = data
-        baseline = self._constant_loss(y, sample_weight)
-        if not loss > DIVERGING_LOSS_RATIO * max(baseline, np.finfo(DTYPE).tiny):
+        baseline, prediction = self._constant_loss(y, sample_weight)
+        if not (baseline > 0 and loss > DIVERGING_LOSS_RATIO * baseline):
             return False
         warnings.warn(
             f"The training loss of epoch {self.n_iter_} is {loss:.4g}, "
-            f"{loss / max(baseline, np.finfo(DTYPE).tiny):.0f} times that of a constant "
-            f"prediction ({baseline:.4g}): training is diverging. Try a smaller "
-            f"learning_rate_init (now {self.learning_rate_init}), or scale the features.",
+            f"{loss / baseline:.0f} times that of a constant prediction ({prediction}: "
+            f"{baseline:.4g}): training is diverging. Try a smaller learning_rate_init "
+            f"(now {self._learning_rate()}), or scale the features.",
             UserWarning,
         )
         return True
@@ -710,7 +727,7 @@ class BaseSETMLP(BaseEstimator):
         for; returns the epoch's record for ``history_`` and the batches done."""
         X, y, sample_weight = data
         network = self.network_
-        network.dropout = self.dropout
+        network.dropout = self._resolved("dropout")
         n_samples = X.shape[0]
         timer = {"forward": 0.0, "backward": 0.0, "kernels": 0.0}
         rewired, seconds_evolve = 0, 0.0
@@ -724,14 +741,14 @@ class BaseSETMLP(BaseEstimator):
             try:
                 loss, correct = network.train_batch(
                     samples_as_columns(X, rows, DTYPE), y[rows],
-                    learning_rate=self.learning_rate_init, momentum=self.momentum,
+                    learning_rate=self._learning_rate(), momentum=self.momentum,
                     nesterov=self.nesterovs_momentum, alpha=self.alpha, rng=rng,
                     sample_weight=weights, timer=timer,
                 )
             except FloatingPointError as error:
                 raise FloatingPointError(
                     f"{error} Training diverged at epoch {self.n_iter_ + 1}; try a "
-                    f"smaller learning_rate_init (now {self.learning_rate_init}). The "
+                    f"smaller learning_rate_init (now {self._learning_rate()}). The "
                     "model keeps its last finite weights, from before that batch."
                 ) from None
             batch_weight = rows.shape[0] if weights is None else float(weights.sum())

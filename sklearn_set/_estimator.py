@@ -57,81 +57,9 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
     True
     """
 
+    _AUTO = {"learning_rate_init": 0.01, "dropout": 0.3}
     _OUTPUT = "softmax"
     _SCORE_NAME = "accuracy"
-    def __init__(
-        self,
-        hidden_layer_sizes=(1000, 1000, 1000),
-        activation="relu",
-        *,
-        epsilon=20.0,
-        zeta=0.3,
-        dropout=0.3,
-        alpha=1e-4,
-        batch_size="auto",
-        learning_rate_init=0.01,
-        momentum=0.9,
-        nesterovs_momentum=False,
-        max_iter=200,
-        weight_init="he_uniform",
-        regrow_init="zero",
-        growth="random",
-        evolve_every=1,
-        evolve_unit="epoch",
-        zeta_schedule="constant",
-        evolve_stop=1.0,
-        track_exploration=False,
-        prune=None,
-        prune_criterion="incoming",
-        prune_target=0.5,
-        prune_percentile=None,
-        prune_start=0.4,
-        prune_every=10,
-        prune_min_width=0.01,
-        prune_regrow=False,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.epsilon = epsilon
-        self.zeta = zeta
-        self.dropout = dropout
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.max_iter = max_iter
-        self.weight_init = weight_init
-        self.regrow_init = regrow_init
-        self.growth = growth
-        self.evolve_every = evolve_every
-        self.evolve_unit = evolve_unit
-        self.zeta_schedule = zeta_schedule
-        self.evolve_stop = evolve_stop
-        self.track_exploration = track_exploration
-        self.prune = prune
-        self.prune_criterion = prune_criterion
-        self.prune_target = prune_target
-        self.prune_percentile = prune_percentile
-        self.prune_start = prune_start
-        self.prune_every = prune_every
-        self.prune_min_width = prune_min_width
-        self.prune_regrow = prune_regrow
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-
     @staticmethod
     def _check_targets(y, name="y"):
         """check_classification_targets, after a readable refusal of mixed label types
@@ -215,7 +143,7 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
 
     def _constant_loss(self, y, sample_weight):
         """Cross-entropy of uniform probabilities: log of the number of classes."""
-        return float(np.log(self.classes_.shape[0]))
+        return float(np.log(self.classes_.shape[0])), "uniform probabilities"
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

@@ -52,7 +52,7 @@ def to_mlpclassifier(estimator, batch_size):
         hidden_layer_sizes=tuple(estimator.hidden_layer_sizes_),
         activation=estimator.activation, solver="sgd", alpha=estimator.alpha,
         batch_size=batch_size, learning_rate="constant",
-        learning_rate_init=estimator.learning_rate_init, momentum=estimator.momentum,
+        learning_rate_init=estimator._learning_rate(), momentum=estimator.momentum,
         nesterovs_momentum=estimator.nesterovs_momentum, max_iter=estimator.max_iter,
         random_state=estimator.random_state,
     )

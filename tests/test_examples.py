@@ -24,6 +24,7 @@ def _have_module(name):
 # script -> (what its output must contain, why it may be skipped or None)
 CASES = {
     "quickstart.py": ("SETMLPClassifier", None),
+    "regression.py": ("SETMLPRegressor", None),
     "grid_search.py": ("best {", None),
     "compare_with_mlp.py": ("MLPClassifier     accuracy", None),
     "feature_selection.py": (
@@ -54,3 +55,39 @@ def test_example_runs(script, tmp_path):
     assert expected in result.stdout, result.stdout
     if script == "plot_learning_curves.py":
         assert (tmp_path / "set_learning_curves.png").stat().st_size > 10_000
+
+
+README = EXAMPLES.parent / "README.md"
+#: README blocks that need what a test cannot start: a Ray runtime, a Dask scheduler
+_README_BLOCKS_NOT_RUN = ("import joblib, ray", "from dask.distributed import Client")
+
+
+def readme_python_blocks():
+    """The README's ```python blocks, in order."""
+    blocks, block = [], None
+    for line in README.read_text().splitlines():
+        if block is None and line.strip() == "```python":
+            block = []
+        elif block is not None and line.strip() == "```":
+            blocks.append("\n".join(block))
+            block = None
+        elif block is not None:
+            block.append(line)
+    return blocks
+
+
+@pytest.mark.slow
+def test_readme_snippets_run_as_written(tmp_path):
+    # one namespace, in order, as a reader pasting them into one session would
+    if not _have("coil20"):
+        pytest.skip("coil20.mat not found")
+    if not _have_module("skops"):
+        pytest.skip("skops missing")
+    blocks = [b for b in readme_python_blocks() if not b.startswith(_README_BLOCKS_NOT_RUN)]
+    assert len(blocks) >= 7
+    script = tmp_path / "readme.py"
+    script.write_text("\n\n".join(blocks))
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "model.skops" not in result.stderr

@@ -39,6 +39,31 @@ def test_backward_matches_finite_differences(activation, rng):
             assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_identity_head_gradient_is_scikit_learns(n_outputs, rng):
+    # squared error: the gradient is d(0.5 * mean_b sum_c r^2); the reported loss
+    # averages over outputs as well, so they differ by n_outputs, as in MLPRegressor
+    network = SparseMLP.erdos_renyi((6, 5, n_outputs), 2.0, rng, output="identity",
+                                    dtype=np.float64, weight_init="normal")
+    x = rng.standard_normal((6, 7))
+    y = rng.standard_normal((7, n_outputs))
+    loss, grads = network.loss_and_gradients(x, y)
+    output = network.forward(x).output
+    assert loss == pytest.approx(0.5 * np.mean((output.T - y) ** 2))
+    h = 1e-6
+    layer, (weight_grad, _) = network.layers[0], grads[0]
+    numeric = np.empty_like(layer.weights)
+    for p in range(layer.weights.shape[0]):
+        saved = layer.weights[p]
+        layer.weights[p] = saved + h
+        up = network.loss_and_gradients(x, y)[0]
+        layer.weights[p] = saved - h
+        down = network.loss_and_gradients(x, y)[0]
+        layer.weights[p] = saved
+        numeric[p] = (up - down) / (2 * h)
+    assert_allclose(weight_grad, n_outputs * numeric, rtol=1e-5, atol=1e-8)
+
+
 def test_allrelu_slope_alternates_by_layer(rng):
     network = _network(rng, "allrelu", sizes=(2, 3, 3, 3, 2))
     z = np.array([[-1.0, 2.0]])
