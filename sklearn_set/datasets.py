@@ -8,16 +8,33 @@ in order, in
    next to the working directory);
 3. the user cache, ``$XDG_CACHE_HOME/sklearn_set`` (default ``~/.cache/sklearn_set``);
 
-and verifies each file's SHA-256 before reading it.
+and verifies each file's SHA-256 before reading it. :func:`fetch_dataset` downloads a
+missing file into the cache from a mirror, verifying it the same way.
+
+Where the files come from: the scikit-feature feature-selection repository
+(Li et al., "Feature Selection: A Data Perspective", ACM Computing Surveys, 2017),
+https://jundongl.github.io/scikit-feature/datasets.html, which serves each one as
+``<mirror>/<name>.mat`` under :data:`DEFAULT_MIRROR`. The checksums pin the versions
+this project's results were computed on; a mirror that serves other bytes is refused.
+
+:func:`load_source` also reads a user's own data, so that the study runs on it.
 """
 
 import hashlib
 import os
+import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DATASETS", "load_dataset", "dataset_names", "search_paths"]
+__all__ = ["DATASETS", "DEFAULT_MIRROR", "load_dataset", "fetch_dataset", "load_source",
+           "source_name", "dataset_names", "search_paths", "cache_dir"]
+
+#: Where :func:`fetch_dataset` downloads from, unless told otherwise (its ``mirror``
+#: argument, or the ``SKLEARN_SET_MIRROR`` environment variable).
+DEFAULT_MIRROR = "https://jundongl.github.io/scikit-feature/files/datasets"
 
 #: Registered datasets: name -> (file name, SHA-256 of the file).
 DATASETS = {
@@ -57,9 +74,14 @@ def search_paths(data_home=None):
         candidate = checkout.parent / "shared" / "datasets"
         if candidate not in paths:
             paths.append(candidate)
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sklearn_set"
-    paths.append(cache)
+    paths.append(cache_dir())
     return paths
+
+
+def cache_dir():
+    """The user cache, where :func:`fetch_dataset` puts what it downloads:
+    ``$XDG_CACHE_HOME/sklearn_set``, by default ``~/.cache/sklearn_set``."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sklearn_set"
 
 
 def _sha256(path):
@@ -98,7 +120,8 @@ def _find_file(name, data_home):
     places = "\n  ".join(str(p) for p in searched)
     raise FileNotFoundError(
         f"Dataset {name!r} not found: no file {filename} (sha256 {sha256}) in any of\n  "
-        f"{places}\nSet SKLEARN_SET_DATA or pass data_home= to name its directory."
+        f"{places}\nSet SKLEARN_SET_DATA or pass data_home= to name its directory, or "
+        "download it with sklearn_set.datasets.fetch_dataset(name)."
     )
 
 
@@ -134,9 +157,185 @@ def load_dataset(name, *, data_home=None):
         X, y = load_digits(return_X_y=True)
         return X.astype(np.float64), y.astype(np.int64)
 
+    return _read_mat(_find_file(name, data_home))
+
+
+def fetch_dataset(name, *, data_home=None, mirror=None, timeout=60):
+    """Load a benchmark dataset, downloading its file first when no searched directory
+    holds it, as scikit-learn's ``fetch_*`` functions do.
+
+    The file goes into ``data_home`` if given, else into :func:`cache_dir`, and is
+    kept only once its SHA-256 matches the registered one.
+
+    Parameters
+    ----------
+    name : str
+        As for :func:`load_dataset`.
+    data_home : str or path-like, optional
+        Directory searched first, and where a download goes.
+    mirror : str, optional
+        Base URL that serves ``<mirror>/<file name>``; defaults to
+        ``$SKLEARN_SET_MIRROR``, else :data:`DEFAULT_MIRROR`.
+    timeout : float, default=60
+        Seconds to wait for the server.
+
+    Returns
+    -------
+    X, y
+        As :func:`load_dataset` returns them.
+
+    Raises
+    ------
+    ConnectionError
+        When the download fails (offline, unknown host, HTTP error); the message names
+        the URL and where to put the file by hand.
+    ValueError
+        For an unknown name, or a download whose checksum does not match.
+    """
+    name = _canonical_name(name)
+    if name in _BUNDLED:
+        return load_dataset(name)
+    try:
+        return load_dataset(name, data_home=data_home)
+    except FileNotFoundError:
+        pass
+    filename, sha256 = DATASETS[name]
+    mirror = (mirror or os.environ.get("SKLEARN_SET_MIRROR") or DEFAULT_MIRROR).rstrip("/")
+    url = f"{mirror}/{filename}"
+    target = Path(data_home).expanduser() if data_home is not None else cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=target, prefix=f".{filename}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    for block in iter(lambda: response.read(1 << 20), b""):
+                        out.write(block)
+            except (urllib.error.URLError, OSError) as error:
+                reason = getattr(error, "reason", error)
+                raise ConnectionError(
+                    f"Could not download dataset {name!r} from {url}: {reason}. If this "
+                    f"machine is offline, copy {filename} (sha256 {sha256}) into {target} "
+                    "or a directory named by SKLEARN_SET_DATA; set SKLEARN_SET_MIRROR "
+                    "(or pass mirror=) to download from elsewhere."
+                ) from None
+        actual = _sha256(partial)
+        if actual != sha256:
+            raise ValueError(
+                f"The file downloaded from {url} has sha256 {actual}, not the registered "
+                f"{sha256}; it was discarded. The mirror serves another version of "
+                f"{filename}."
+            )
+        os.replace(partial, target / filename)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+    return _read_mat(target / filename)
+
+
+def _read_mat(path):
+    """``(X, y)`` from a ``.mat`` file holding ``fea``/``gnd`` or ``X``/``Y`` (or ``y``),
+    with class indices numbered from 0 in the order of the sorted labels."""
     from scipy.io import loadmat
 
-    mat = loadmat(_find_file(name, data_home))
-    X = np.asarray(mat["fea"], dtype=np.float64)
-    _, y = np.unique(np.asarray(mat["gnd"]).ravel(), return_inverse=True)
-    return X, y.astype(np.int64)
+    mat = loadmat(path)
+    for features, labels in (("fea", "gnd"), ("X", "Y"), ("X", "y")):
+        if features in mat and labels in mat:
+            return np.asarray(mat[features], dtype=np.float64), _class_indices(mat[labels])
+    keys = sorted(k for k in mat if not k.startswith("__"))
+    raise ValueError(f"{path} holds {keys}; expected fea and gnd, or X and Y.")
+
+
+def _class_indices(labels):
+    _, y = np.unique(np.asarray(labels).ravel(), return_inverse=True)
+    return y.astype(np.int64)
+
+
+def _read_csv(path):
+    """A numeric CSV whose last column is the label; a first row that is not numeric
+    is taken as a header."""
+    rows = np.loadtxt(path, delimiter=",", dtype=str, ndmin=2)
+    try:
+        rows[0, :-1].astype(np.float64)
+    except ValueError:
+        rows = rows[1:]
+    try:
+        X = rows[:, :-1].astype(np.float64)
+    except ValueError as error:
+        raise ValueError(f"{path}: every column but the last must be numeric ({error}).") \
+            from None
+    return X, _class_indices(np.char.strip(rows[:, -1]))
+
+
+def _read_npz(path):
+    with np.load(path, allow_pickle=False) as arrays:
+        for features, labels in (("X", "y"), ("fea", "gnd"), ("data", "target")):
+            if features in arrays and labels in arrays:
+                return (np.asarray(arrays[features], dtype=np.float64),
+                        _class_indices(arrays[labels]))
+        keys = sorted(arrays.files)
+    raise ValueError(f"{path} holds {keys}; expected X and y (or fea and gnd).")
+
+
+def _read_openml(data_id, data_home):
+    from sklearn.datasets import fetch_openml
+
+    X, y = fetch_openml(data_id=int(data_id), return_X_y=True, as_frame=False,
+                        parser="liac-arff", data_home=data_home)
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"openml:{data_id} has non-numeric features; encode them first "
+                         "and pass the result as a .npz or .csv file.") from None
+    return X, _class_indices(y)
+
+
+_READERS = {".mat": _read_mat, ".csv": _read_csv, ".npz": _read_npz}
+
+
+def source_name(source):
+    """A short name for a data source, fit for file names: the registered name, the
+    file's stem for a path, ``openml-<id>`` for ``openml:<id>``."""
+    if isinstance(source, str) and source.lower().startswith("openml:"):
+        return f"openml-{source.split(':', 1)[1]}"
+    if isinstance(source, str) and source.lower() in {n.lower() for n in dataset_names()}:
+        return _canonical_name(source)
+    return Path(source).stem
+
+
+def load_source(source, *, data_home=None):
+    """``(X, y)`` from any data source the study accepts.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A name of :func:`dataset_names` (``"digits"`` included); a path to a ``.mat``
+        file (``fea``/``gnd`` or ``X``/``Y``), a ``.csv`` file (numeric features, the
+        label in the last column, an optional header row) or a ``.npz`` file (``X`` and
+        ``y``); or ``"openml:<id>"``, fetched by
+        :func:`sklearn.datasets.fetch_openml` into its cache.
+    data_home : str or path-like, optional
+        Searched first for the registered ``.mat`` files.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,), int64
+        Class indices numbered from 0 in the order of the sorted labels.
+    """
+    if isinstance(source, str) and source.lower().startswith("openml:"):
+        data_id = source.split(":", 1)[1]
+        if not data_id.isdigit():
+            raise ValueError(f"Expected openml:<numeric id>, got {source!r}.")
+        return _read_openml(data_id, data_home)
+    if isinstance(source, str) and source.lower() in {n.lower() for n in dataset_names()}:
+        return load_dataset(source, data_home=data_home)
+    path = Path(source).expanduser()
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ValueError(
+            f"Unknown dataset {str(source)!r}: not one of {', '.join(dataset_names())}, "
+            "nor a .mat, .csv or .npz file, nor openml:<id>."
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"No file {path}.")
+    return reader(path)

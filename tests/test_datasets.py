@@ -60,3 +60,130 @@ def test_environment_variable_is_searched_first(tmp_path, monkeypatch):
     assert X.shape == (62, 5994)
     digest = hashlib.sha256((tmp_path / "colon.mat").read_bytes()).hexdigest()
     assert digest == DATASETS["colon"][1]
+
+
+# -- fetch_dataset, against a local HTTP server -------------------------------------
+@pytest.fixture
+def mirror(tmp_path):
+    """A local HTTP server over ``tmp_path / "mirror"``: yields (directory, base URL)."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.func.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def tiny_registered(monkeypatch, tmp_path):
+    """A small .mat file registered as dataset "tiny", and no other place holding it."""
+    from scipy.io import savemat
+
+    import sklearn_set.datasets as module
+
+    source = tmp_path / "source" / "tiny.mat"
+    source.parent.mkdir()
+    rng = np.random.default_rng(0)
+    savemat(source, {"fea": rng.random((12, 5)), "gnd": np.repeat([[1], [2], [3]], 4, axis=0)})
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    monkeypatch.setitem(module.DATASETS, "tiny", ("tiny.mat", digest))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("SKLEARN_SET_MIRROR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(module, "__file__", str(tmp_path / "pkg" / "sklearn_set" / "datasets.py"))
+    return source
+
+
+def test_fetch_downloads_verifies_and_caches(mirror, tiny_registered, tmp_path):
+    from sklearn_set.datasets import cache_dir, fetch_dataset
+
+    served, url = mirror
+    (served / "tiny.mat").write_bytes(tiny_registered.read_bytes())
+    X, y = fetch_dataset("tiny", mirror=url)
+    assert X.shape == (12, 5) and np.array_equal(np.bincount(y), [4, 4, 4])
+    assert (cache_dir() / "tiny.mat").read_bytes() == tiny_registered.read_bytes()
+    assert not list(cache_dir().glob(".*part"))
+    (served / "tiny.mat").unlink()  # now found in the cache, without the server
+    X_again, _ = load_dataset("tiny")
+    assert np.array_equal(X, X_again)
+
+
+def test_fetch_refuses_a_file_with_another_checksum(mirror, tiny_registered, monkeypatch):
+    from sklearn_set.datasets import cache_dir, fetch_dataset
+
+    served, url = mirror
+    (served / "tiny.mat").write_bytes(b"other bytes")
+    monkeypatch.setenv("SKLEARN_SET_MIRROR", url)  # the environment names the mirror
+    with pytest.raises(ValueError, match="not the registered"):
+        fetch_dataset("tiny")
+    assert not list(cache_dir().iterdir())  # nothing kept, not even the partial file
+
+
+def test_fetch_offline_says_what_to_do(mirror, tiny_registered):
+    from sklearn_set.datasets import fetch_dataset
+
+    _, url = mirror
+    with pytest.raises(ConnectionError, match=r"tiny\.mat: File not found") as info:
+        fetch_dataset("tiny", mirror=url)  # the server does not have it
+    assert "SKLEARN_SET_DATA" in str(info.value)
+    with pytest.raises(ConnectionError, match="Could not download dataset 'tiny' from "
+                                              "http://127.0.0.1:9/tiny.mat"):
+        fetch_dataset("tiny", mirror="http://127.0.0.1:9", timeout=5)  # nothing listens
+
+
+# -- load_source: the study's data ---------------------------------------------------
+def test_load_source_reads_user_files(tmp_path):
+    from scipy.io import savemat
+
+    from sklearn_set.datasets import load_source, source_name
+
+    rng = np.random.default_rng(0)
+    X = rng.random((9, 4))
+    labels = np.array(["b", "a", "c"] * 3)
+    np.savez(tmp_path / "mine.npz", X=X, y=labels)
+    savemat(tmp_path / "mine.mat", {"X": X, "Y": labels.reshape(-1, 1)})
+    with open(tmp_path / "mine.csv", "w") as f:
+        f.write("f1,f2,f3,f4,label\n")
+        f.writelines(",".join(map(str, row)) + f",{label}\n" for row, label in zip(X, labels))
+    expected_y = np.searchsorted(["a", "b", "c"], labels)
+    for suffix in (".npz", ".mat", ".csv"):
+        X_read, y_read = load_source(str(tmp_path / f"mine{suffix}"))
+        np.testing.assert_allclose(X_read, X)
+        np.testing.assert_array_equal(y_read, expected_y)
+        assert source_name(str(tmp_path / f"mine{suffix}")) == "mine"
+    assert load_source("digits")[0].shape == (1797, 64)
+    with pytest.raises(ValueError, match=r"nor a \.mat, \.csv or \.npz file"):
+        load_source("nonsense")
+    with pytest.raises(FileNotFoundError, match="No file"):
+        load_source(str(tmp_path / "absent.csv"))
+    (tmp_path / "bad.npz").write_bytes(b"")
+    np.savez(tmp_path / "bad.npz", A=X)
+    with pytest.raises(ValueError, match="expected X and y"):
+        load_source(str(tmp_path / "bad.npz"))
+
+
+def test_load_source_openml_goes_through_fetch_openml(monkeypatch):
+    import sklearn.datasets
+
+    from sklearn_set.datasets import load_source, source_name
+
+    calls = []
+
+    def fake_fetch_openml(data_id, **kwargs):
+        calls.append(data_id)
+        return np.ones((6, 3)), np.array(["x", "y"] * 3, dtype=object)
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", fake_fetch_openml)
+    X, y = load_source("openml:61")
+    assert calls == [61] and X.shape == (6, 3) and list(y) == [0, 1] * 3
+    assert source_name("openml:61") == "openml-61"
+    with pytest.raises(ValueError, match="numeric id"):
+        load_source("openml:iris")
