@@ -34,6 +34,7 @@ from ._evolution import (
     prune_neurons,
 )
 from ._growth import GROWTH_RULES
+from ._jit import cache_index_path
 from ._memory import check_fit_memory
 from ._network import ACTIVATIONS, REGROW_INITS, WEIGHT_INITS, SparseMLP, samples_as_columns
 from ._schedule import EVOLVE_UNITS, ZETA_SCHEDULES, Schedule
@@ -65,9 +66,7 @@ def _warm_up():
 def _kernels_cached():
     """Whether Numba's on-disk cache already holds the forward kernel: if not, this
     environment's first fit compiles every kernel it runs."""
-    dispatcher = _kernels.spmm_activate
-    index = getattr(getattr(getattr(dispatcher, "_cache", None), "_cache_file", None),
-                    "_index_path", None)
+    index = cache_index_path(_kernels.spmm_activate)
     return index is None or os.path.exists(index)
 
 

@@ -13,7 +13,7 @@ import warnings
 
 from numba import njit
 
-__all__ = ["cached_njit", "sized_njit", "PARALLEL_MIN_WORK"]
+__all__ = ["cached_njit", "sized_njit", "cache_index_path", "PARALLEL_MIN_WORK"]
 
 #: Below this many items (connections, weights or draws), a kernel runs serially:
 #: sharing out less work costs more than it saves.
@@ -30,6 +30,12 @@ def _warn_once(message):
         _warned = True
 
 
+def cache_index_path(dispatcher):
+    """The path of ``dispatcher``'s on-disk cache index, or None without a cache."""
+    cache = getattr(dispatcher, "_cache", None)
+    return getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+
+
 def _tolerate_corrupt_cache(dispatcher):
     """Turn cache read and write errors of ``dispatcher`` into a warning and a recompile."""
     cache = getattr(dispatcher, "_cache", None)
@@ -41,7 +47,7 @@ def _tolerate_corrupt_cache(dispatcher):
         try:
             return load(sig, target_context)
         except Exception as error:  # unpickling garbage can raise almost anything
-            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+            index = cache_index_path(dispatcher)
             if index:
                 try:
                     os.remove(index)

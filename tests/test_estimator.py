@@ -11,18 +11,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_set import SETMLPClassifier
 
+from ._checks import EXPECTED_FAILED_CHECKS
+
 # Small enough that the whole check suite runs in seconds.
 CHECKED = SETMLPClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0)
-
-# check name -> why it is skipped
-_MINI_BATCH_SGD = (
-    "mini-batch SGD with dropout and random rewiring: weights equal repeats only in "
-    "expectation; test_sample_weight_equals_repeated_samples checks it with full batches"
-)
-EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": _MINI_BATCH_SGD,
-    "check_sample_weight_equivalence_on_sparse_data": _MINI_BATCH_SGD,
-}
 
 
 @parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
