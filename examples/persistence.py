@@ -38,7 +38,7 @@ def main():
     try:
         import skops.io as sio
     except ImportError:
-        print("skops: not installed (pip install 'sklearn-set[skops]')")
+        print("skops: not installed (pip install -e '.[skops]' from the checkout)")
     else:
         sio.dump(clf, folder / "model.skops")
         untrusted = sio.get_untrusted_types(file=folder / "model.skops")

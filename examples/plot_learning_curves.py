@@ -4,7 +4,7 @@ Fits a SET-MLP with importance pruning on an image dataset and draws, per epoch,
 training loss, training and validation accuracy and the hidden neurons alive, plus the
 number of first-layer connections each input pixel kept, as an image: after training,
 SET has moved connections towards the informative pixels. Needs matplotlib
-(``pip install 'sklearn-set[plot]'``).
+(``pip install -e '.[plot]'`` from the checkout).
 
     python examples/plot_learning_curves.py [dataset] [output.png]   # default: digits
 """

@@ -3,7 +3,7 @@
 Without ``RAY_ADDRESS`` this starts a local Ray instance. On a real cluster, start the
 head node with ``ray start --head`` (and ``ray start --address=HEAD:6379`` on the
 others), install sklearn-set on every node, and run this with
-``RAY_ADDRESS=HEAD:6379``. Needs Ray (``pip install 'sklearn-set[ray]'``).
+``RAY_ADDRESS=HEAD:6379``. Needs Ray (``pip install -e '.[ray]'`` from the checkout).
 
     python examples/ray_search.py
 """

@@ -85,8 +85,10 @@ def with_shared_docs(cls):
 
 PARAMETERS_DOC = """    Parameters
     ----------
-    hidden_layer_sizes : array-like of int or int, default=(1000, 1000, 1000)
-        Width of each hidden layer.
+    hidden_layer_sizes : array-like of int or int, default=(500, 500, 500)
+        Width of each hidden layer. The default is the study's ``quick`` profile, where
+        sparse networks matched scikit-learn's dense MLP over 15 datasets; on digits it
+        fits in about a second and scores as 3 x 1000 does.
     activation : {"relu", "allrelu", "tanh", "logistic"}, default="relu"
         Hidden activation. ``"allrelu"`` is All-ReLU (Curci et al., 2021): identity for
         positive inputs, and a negative-side slope of 0.6 whose sign alternates from
@@ -328,7 +330,7 @@ class BaseSETMLP(BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(1000, 1000, 1000),
+        hidden_layer_sizes=(500, 500, 500),
         activation="relu",
         *,
         epsilon=20.0,

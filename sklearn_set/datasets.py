@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["DATASETS", "DEFAULT_MIRROR", "load_dataset", "fetch_dataset", "load_source",
-           "source_name", "dataset_names", "search_paths", "cache_dir"]
+           "source_name", "parse_source", "dataset_names", "search_paths", "cache_dir"]
 
 #: Where :func:`fetch_dataset` downloads from, unless told otherwise (its ``mirror``
 #: argument, or the ``SKLEARN_SET_MIRROR`` environment variable).
@@ -292,14 +292,40 @@ def _read_openml(data_id, data_home):
 _READERS = {".mat": _read_mat, ".csv": _read_csv, ".npz": _read_npz}
 
 
+def parse_source(source):
+    """What a data source names: ``(kind, value)`` with ``kind`` one of ``"registered"``
+    (``value`` the canonical name), ``"openml"`` (the numeric id) or ``"file"`` (the
+    path), checked for form only, so that a command line refuses a typo before it
+    creates anything.
+
+    Raises
+    ------
+    ValueError
+        For anything that is none of these.
+    """
+    text = str(source)
+    if text.lower().startswith("openml:"):
+        data_id = text.split(":", 1)[1]
+        if not data_id.isdigit():
+            raise ValueError(f"Expected openml:<numeric id>, got {text!r}.")
+        return "openml", data_id
+    by_lower = {n.lower(): n for n in dataset_names()}
+    if text.lower() in by_lower:
+        return "registered", by_lower[text.lower()]
+    path = Path(text).expanduser()
+    if path.suffix.lower() not in _READERS:
+        raise ValueError(
+            f"Unknown dataset {text!r}: not one of {', '.join(dataset_names())}, "
+            "nor a .mat, .csv or .npz file, nor openml:<id>."
+        )
+    return "file", path
+
+
 def source_name(source):
     """A short name for a data source, fit for file names: the registered name, the
     file's stem for a path, ``openml-<id>`` for ``openml:<id>``."""
-    if isinstance(source, str) and source.lower().startswith("openml:"):
-        return f"openml-{source.split(':', 1)[1]}"
-    if isinstance(source, str) and source.lower() in {n.lower() for n in dataset_names()}:
-        return _canonical_name(source)
-    return Path(source).stem
+    kind, value = parse_source(source)
+    return {"registered": value, "openml": f"openml-{value}", "file": Path(value).stem}[kind]
 
 
 def load_source(source, *, data_home=None):
@@ -322,20 +348,11 @@ def load_source(source, *, data_home=None):
     y : ndarray of shape (n_samples,), int64
         Class indices numbered from 0 in the order of the sorted labels.
     """
-    if isinstance(source, str) and source.lower().startswith("openml:"):
-        data_id = source.split(":", 1)[1]
-        if not data_id.isdigit():
-            raise ValueError(f"Expected openml:<numeric id>, got {source!r}.")
-        return _read_openml(data_id, data_home)
-    if isinstance(source, str) and source.lower() in {n.lower() for n in dataset_names()}:
-        return load_dataset(source, data_home=data_home)
-    path = Path(source).expanduser()
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"Unknown dataset {str(source)!r}: not one of {', '.join(dataset_names())}, "
-            "nor a .mat, .csv or .npz file, nor openml:<id>."
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"No file {path}.")
-    return reader(path)
+    kind, value = parse_source(source)
+    if kind == "openml":
+        return _read_openml(value, data_home)
+    if kind == "registered":
+        return load_dataset(value, data_home=data_home)
+    if not value.is_file():
+        raise FileNotFoundError(f"No file {value}.")
+    return _READERS[value.suffix.lower()](value)

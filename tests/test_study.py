@@ -50,7 +50,7 @@ def test_results_have_exactly_the_columns_and_one_row_per_run(tmp_path):
     ]
     for row in rows:
         assert float(row["gap_acc"]) == pytest.approx(float(row["train_acc"]) - float(row["test_acc"]))
-        assert float(row["gap_loss"]) == pytest.approx(float(row["train_loss"]) - float(row["test_loss"]))
+        assert float(row["gap_loss"]) == pytest.approx(float(row["test_loss"]) - float(row["train_loss"]))
     by_method = {r["method"]: r for r in rows if r["seed"] == "0"}
     # dense baselines hold every weight; sparse ones far fewer; pruning removes neurons
     n_features = load_dataset("colon")[0].shape[1]
@@ -333,3 +333,104 @@ def test_report_has_the_statistics_and_the_diagram(tmp_path):
     assert "![critical-difference diagram](critical_difference.png)" in text
     two = report.render_markdown([r for r in records if r["row"]["method"] != "set"], None)
     assert "Too few methods (3 needed)" in two
+
+
+# -- issue 16: the study on any data, a whole error, a described command line ----------
+def test_the_study_runs_on_digits_and_on_a_users_files(tmp_path):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    np.savetxt(tmp_path / "flowers.csv", np.column_stack([X, y]), delimiter=",")
+    np.savez(tmp_path / "petals.npz", X=X, y=y)
+    out = tmp_path / "study"
+    assert runner.main(["--datasets", f"digits,{tmp_path / 'flowers.csv'},{tmp_path / 'petals.npz'}",
+                        "--methods", "static", "--seeds", "1", "--profile", "smoke",
+                        "--out", str(out)]) == 0
+    _, rows = _read_results(out)
+    assert sorted(r["dataset"] for r in rows) == ["digits", "flowers", "petals"]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "digits__static__0.json", "flowers__static__0.json", "petals__static__0.json"]
+    # the same file under two sources' names collides and is refused before running
+    with pytest.raises(ValueError, match="share the name flowers"):
+        runner.check_sources([str(tmp_path / "flowers.csv"), str(tmp_path / "x" / "flowers.csv")])
+
+
+def test_an_openml_source_reaches_fetch_openml(monkeypatch):
+    from sklearn_set import datasets
+
+    calls = []
+    monkeypatch.setattr(datasets, "_read_openml",
+                        lambda data_id, home: calls.append(data_id) or (np.eye(20), np.arange(20) % 2))
+    record = runner.run_one("openml:61", "static", 0, profile="smoke")
+    assert calls == ["61"] and record["row"]["dataset"] == "openml-61"
+
+
+def test_a_missing_file_prints_the_whole_message_and_creates_nothing(tmp_path, monkeypatch,
+                                                                      capsys):
+    from sklearn_set import datasets
+
+    monkeypatch.setattr(datasets, "search_paths", lambda data_home=None: [tmp_path / "empty"])
+    out = tmp_path / "study"
+    assert runner.main(["--datasets", "colon", "--seeds", "1", "--out", str(out)]) == 1
+    stderr = capsys.readouterr().err
+    assert "in any of" in stderr and str(tmp_path / "empty") in stderr
+    assert "fetch_dataset" in stderr  # the hint, on the message's last line
+    assert not out.exists()
+    for bad, message in (("absent.npz", "No file"), ("one-class.csv", "one class only")):
+        np.savetxt(tmp_path / "one-class.csv", np.column_stack([np.eye(6), np.ones(6)]),
+                   delimiter=",")
+        assert runner.main(["--datasets", str(tmp_path / bad), "--out", str(out)]) == 1
+        assert message in capsys.readouterr().err
+        assert not out.exists()
+
+
+def test_help_describes_profiles_methods_and_datasets():
+    text = runner.build_parser().format_help()
+    for name, settings in runner.PROFILES.items():
+        assert f"  {name}" in text
+        assert f"max_iter={settings['max_iter']}" in text
+    assert all(f"  {m} " in text for m in runner.METHODS)
+    assert "coil20" in text and "digits" in text and "openml:<id>" in text
+    assert "default 5" in text and "default quick" in text
+    assert "see the module docstring" not in text
+
+
+def test_both_gaps_grow_with_overfitting_even_in_old_run_files(tmp_path):
+    (tmp_path / "runs").mkdir()
+    row = dict.fromkeys(runner.COLUMNS, 1.0)
+    row.update(dataset="a", method="set", seed=0, train_loss=0.1, test_loss=0.7,
+               gap_loss=0.1 - 0.7)  # as run files before the change stored it
+    (tmp_path / "runs" / "a__set__0.json").write_text(json.dumps({"row": row, "status": "finished"}))
+    (record,) = runner.load_runs(tmp_path)
+    assert record["row"]["gap_loss"] == pytest.approx(0.6)
+
+
+def test_clear_verdicts_are_flagged_with_fewer_than_five_seeds():
+    def records(n_seeds):
+        return [_record("a", m, s, acc) for s in range(n_seeds)
+                for m, acc in (("mlp", 0.8), ("set-ip", 0.85))]
+
+    assert "treat *clear* as unreliable" in report.render_markdown(records(3), study=None)
+    assert "With 3 seeds" in report.render_markdown(records(3), study=None)
+    assert "unreliable" not in report.render_markdown(records(5), study=None)
+
+
+def test_plots_are_readable_one_per_question(tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    records = [_record(d, m, s, 0.8 + 0.01 * s + 0.02 * k + 0.005 * (d == "b") * k)
+               for d in "abc" for s in range(2) for k, m in enumerate(("mlp", "set", "set-ip"))]
+    for r in records:
+        r["curves"] = {"train_loss": [1.0, 0.5, 0.2], "hidden_neurons": [100, 80, 50]}
+    plots = dict((name, title) for title, name in report.write_plots(records, tmp_path))
+    assert {"test_accuracy.png", "gap.png", "learning_curves.png", "neurons_alive.png",
+            "critical_difference.png"} <= set(plots)
+    from PIL import Image
+
+    for name in plots:
+        with Image.open(tmp_path / name) as image:
+            assert min(image.info["dpi"]) >= 100
+            width, height = image.size
+        assert width >= 600 and height >= 200, (name, image.size)
+        assert imread(tmp_path / name).std() > 0.05  # not blank

@@ -2,11 +2,15 @@
 
     python -m sklearn_set.study report DIR [--out OUT] [--name report.md]
 
-writes ``DIR/report.md`` (or ``OUT/NAME``) (it also rebuilds ``DIR/results.csv`` from the run files)
-and, when matplotlib is installed (``pip install 'sklearn-set[plot]'``), plots next to
-it: ``learning_curves.png``, ``neurons_alive.png``, ``gap.png`` and
-``critical_difference.png``. The statistics over datasets (Friedman, Nemenyi,
-Wilcoxon with Holm's correction) come from :mod:`._stats`.
+writes ``DIR/report.md`` (or ``OUT/NAME``) (it also rebuilds ``DIR/results.csv`` from
+the run files) and, when matplotlib is installed (``pip install -e '.[plot]'`` from the
+checkout), plots next to it, one per question: ``test_accuracy.png``, ``gap.png``,
+``learning_curves.png``, ``neurons_alive.png`` and ``critical_difference.png``. The
+statistics over datasets (Friedman, Nemenyi, Wilcoxon with Holm's correction) come
+from :mod:`._stats`.
+
+Both gaps point the same way: ``gap acc`` is train − test accuracy and ``gap loss`` is
+test − train loss, so that a larger gap means more overfitting in either.
 
 Every figure is a mean ± sample standard deviation over the seeds that finished. A
 run that diverged (its training loss stopped being finite) is counted and shown, never
@@ -31,10 +35,10 @@ __all__ = ["summarize", "compare", "render_markdown", "write_plots", "write_repo
 _TABLE = (
     ("test_acc", "test acc", "{:.3f}"),
     ("train_acc", "train acc", "{:.3f}"),
-    ("gap_acc", "gap acc", "{:.3f}"),
+    ("gap_acc", "gap acc (train − test)", "{:.3f}"),
     ("test_loss", "test loss", "{:.3f}"),
     ("train_loss", "train loss", "{:.3f}"),
-    ("gap_loss", "gap loss", "{:.3f}"),
+    ("gap_loss", "gap loss (test − train)", "{:.3f}"),
     ("params_start", "params start", "{:,.0f}"),
     ("params_end", "params end", "{:,.0f}"),
     ("hidden_neurons_end", "hidden end", "{:,.0f}"),
@@ -107,6 +111,21 @@ def compare(groups, method, baseline, column, higher_is_better=True):
             outcome["losses"] += 1
             outcome["clear_losses"] += bool(-mean > 2 * se)
     return outcome
+
+
+#: Seeds below which a standard error, and so a *clear* verdict, is itself too noisy.
+_MIN_SEEDS_FOR_CLEAR = 5
+
+
+def _few_seeds_warning(records):
+    """A sentence when some dataset and method has fewer than 5 seeds, else ``""``."""
+    counts = [len(runs) for methods in _group(records).values() for runs in methods.values()]
+    fewest = min(counts, default=0)
+    if fewest >= _MIN_SEEDS_FOR_CLEAR:
+        return ""
+    return (f" **With {fewest} seed{'s' if fewest != 1 else ''} (fewer than "
+            f"{_MIN_SEEDS_FOR_CLEAR}), the standard error is itself too uncertain: treat "
+            "*clear* as unreliable.**")
 
 
 def _cell(runs, column, fmt, bold=False, count_diverged=True):
@@ -245,7 +264,8 @@ def render_markdown(records, study, plots=()):
         lines += [
             "Per dataset, by the mean over seeds; *clear* means the mean paired "
             "(same split) difference exceeds twice its standard error. A smaller "
-            "generalization gap (train − test accuracy) counts as a win.", "",
+            "generalization gap (train − test accuracy) counts as a win."
+            + _few_seeds_warning(records), "",
             "| against | metric | wins (clear) | ties | losses (clear) | datasets compared | left out |",
             "|---|---|---|---|---|---|---|",
         ]
@@ -306,8 +326,118 @@ def _mean_curve(runs, key):
     return np.mean([c[:length] for c in curves], axis=0)
 
 
+#: Resolution of every figure; with the sizes below, text is at least 8 points.
+_DPI = 110
+
+
+def _small_multiples(plt, groups, methods, colors, key, ylabel, title, scale=None):
+    """One panel per dataset, one line per method: the mean curve of ``key`` over seeds
+    (divided by ``scale(row)`` when given). Each dataset gets its own panel, so that no
+    line hides another; one legend serves every panel."""
+    n = len(groups)
+    n_cols = min(4, n)
+    n_rows = int(np.ceil(n / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.4 * n_cols, 2.5 * n_rows + 0.9),
+                             squeeze=False, sharex=True)
+    shown = {}
+    for ax, (dataset, by_method) in zip(axes.flat, groups.items()):
+        for m in methods:
+            runs = by_method.get(m, [])
+            curve = _mean_curve(runs, key)
+            if curve is None:
+                continue
+            if scale is not None:
+                curve = curve / scale(runs[0]["row"])
+            (shown[m],) = ax.plot(np.arange(1, curve.size + 1), curve, color=colors[m],
+                                  lw=1.4, label=m)
+        ax.set_title(dataset, fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch", fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize=9)
+    fig.suptitle(title, fontsize=12)
+    fig.legend(list(shown.values()), list(shown), loc="upper center", ncol=len(shown),
+               fontsize=9, bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
+    return fig, axes
+
+
+def _dot_plot(plt, groups, methods, colors, column, xlabel, title):
+    """One row per dataset, one marker per method at its mean, with a bar of ± one sd
+    over seeds; methods are offset vertically within a row so that none hides another.
+    A black ring marks a mean over the survivors of a method that diverged on some seeds."""
+    n = len(groups)
+    fig, ax = plt.subplots(figsize=(8, 0.42 * n * max(1, len(methods) / 4) + 1.6))
+    offsets = np.linspace(-0.3, 0.3, len(methods)) if len(methods) > 1 else [0.0]
+    for offset, m in zip(offsets, methods):
+        stats = np.array([summarize(by_method.get(m, []), column)
+                          for by_method in groups.values()], dtype=float)
+        means, sds, finished, total = stats.T
+        rows = np.arange(n) + offset
+        ax.errorbar(means, rows, xerr=sds, fmt="o", ms=4, lw=1, capsize=2,
+                    color=colors[m], label=m)
+        partial = finished < total
+        ax.plot(means[partial], rows[partial], "o", ms=8, mfc="none", mec="k", mew=0.8)
+    ax.set_yticks(np.arange(n), list(groups), fontsize=9)
+    ax.invert_yaxis()
+    for row in np.arange(n - 1) + 0.5:
+        ax.axhline(row, color="0.85", lw=0.6)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.tick_params(axis="x", labelsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=9, ncol=min(len(methods), 7), loc="lower center",
+              bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.set_title(title, fontsize=11, pad=28)
+    fig.tight_layout()
+    return fig, ax
+
+
+def _neurons_alive(plt, groups, methods, colors):
+    """One panel: per pruning method, the fraction of hidden neurons alive after each
+    epoch, as the mean over datasets with the range over datasets shaded. Methods get
+    their own line style, since their schedules often coincide."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for k, m in enumerate(methods):
+        curves = []
+        for by_method in groups.values():
+            runs = by_method.get(m, [])
+            curve = _mean_curve(runs, "hidden_neurons")
+            if curve is not None:
+                curves.append(curve / runs[0]["row"]["hidden_neurons_start"])
+        if not curves:
+            continue
+        length = min(c.size for c in curves)
+        curves = np.array([c[:length] for c in curves])
+        epochs = np.arange(1, length + 1)
+        ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=colors[m],
+                        alpha=0.15, lw=0)
+        ax.plot(epochs, curves.mean(axis=0), color=colors[m], lw=2,
+                ls=("-", "--", ":", "-.")[k % 4],
+                label=f"{m}: {curves[:, -1].mean():.0%} alive at the end "
+                      f"({len(curves)} datasets)")
+    ax.set_xlabel("epoch", fontsize=10)
+    ax.set_ylabel("fraction of hidden neurons alive", fontsize=10)
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="lower left")
+    ax.set_title("Hidden neurons alive after each epoch\n(line: mean over datasets; band: "
+                 "their range)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def write_plots(records, out):
-    """Write the three PNGs into ``out``; returns their (title, file name) pairs.
+    """Write one PNG per question into ``out``; returns their (title, file name) pairs.
+
+    - ``test_accuracy.png``: how well each method does on each dataset;
+    - ``gap.png``: how much worse it does on the test part than on the training part;
+    - ``learning_curves.png``: how its training loss falls, per dataset;
+    - ``neurons_alive.png``: how many hidden neurons the pruning methods keep, per dataset;
+    - ``critical_difference.png``: which methods the statistics tell apart.
 
     Returns an empty tuple when matplotlib is not installed or no run has finished.
     """
@@ -323,66 +453,43 @@ def write_plots(records, out):
     out = Path(out)
     groups = _group(records)
     methods = _method_order(groups)
-    colors = {m: f"C{i}" for i, m in enumerate(methods)}
+    colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
     written = []
 
-    n = len(groups)
-    n_cols = min(5, n)
-    n_rows = int(np.ceil(n / n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3 * n_cols, 2.3 * n_rows), squeeze=False)
-    for ax, (dataset, by_method) in zip(axes.flat, groups.items()):
-        for m in methods:
-            curve = _mean_curve(by_method.get(m, []), "train_loss")
-            if curve is not None:
-                ax.plot(np.arange(1, curve.size + 1), curve, color=colors[m], label=m, lw=1)
-        ax.set_yscale("log")
-        ax.set_title(dataset, fontsize=9)
-        ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=8)
-    fig.suptitle("training loss per epoch (mean over seeds; log scale)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    fig.savefig(out / "learning_curves.png", dpi=50)
-    plt.close(fig)
-    written.append(("Learning curves", "learning_curves.png"))
-
-    headline = next((h for h in _HEADLINES if h in methods), None)
-    if headline:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for i, (dataset, by_method) in enumerate(groups.items()):
-            curve = _mean_curve(by_method.get(headline, []), "hidden_neurons")
-            if curve is not None:
-                start = by_method[headline][0]["row"]["hidden_neurons_start"]
-                ax.plot(np.arange(1, curve.size + 1), curve / start, lw=1,
-                        color=f"C{i % 10}", ls="-" if i < 10 else "--", label=dataset)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("hidden neurons alive (fraction)")
-        ax.set_ylim(0, 1.05)
-        ax.legend(fontsize=6, ncol=3)
-        ax.set_title(f"{headline}: hidden neurons alive after each epoch", fontsize=10)
-        fig.tight_layout()
-        fig.savefig(out / "neurons_alive.png", dpi=70)
+    def save(fig, name, title):
+        fig.savefig(out / name, dpi=_DPI, bbox_inches="tight")
         plt.close(fig)
-        written.append((f"Hidden neurons alive ({headline})", "neurons_alive.png"))
+        written.append((title, name))
 
-    fig, ax = plt.subplots(figsize=(12, 3.5))
-    width = 0.8 / len(methods)
-    for k, m in enumerate(methods):
-        stats = [summarize(by_method.get(m, []), "gap_acc") for by_method in groups.values()]
-        ax.bar(np.arange(n) + (k - (len(methods) - 1) / 2) * width, [s[0] for s in stats],
-               width, yerr=[s[1] for s in stats], color=colors[m], label=m,
-               error_kw=dict(lw=0.5))
-    ax.set_xticks(np.arange(n), list(groups), rotation=30, fontsize=7)
-    ax.set_ylabel("train − test accuracy")
-    ax.axhline(0, color="k", lw=0.5)
-    ax.legend(fontsize=7, ncol=len(methods))
-    ax.set_title("generalization gap (mean ± sd over seeds)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "gap.png", dpi=60)
-    plt.close(fig)
-    written.append(("Generalization gap", "gap.png"))
+    fig, _ = _dot_plot(plt, groups, methods, colors, "test_acc", "test accuracy",
+                       "Test accuracy per dataset (mean ± sd over seeds; ringed: some "
+                       "seeds diverged)")
+    save(fig, "test_accuracy.png", "Test accuracy")
+
+    fig, ax = _dot_plot(plt, groups, methods, colors, "gap_acc",
+                        "train accuracy − test accuracy (larger: more overfitting)",
+                        "Generalization gap per dataset (mean ± sd over seeds; ringed: "
+                        "some seeds diverged)")
+    ax.axvline(0, color="k", lw=0.6)
+    save(fig, "gap.png", "Generalization gap")
+
+    def has_curves(key, among):
+        return any(r.get("curves", {}).get(key) for r in _finished(records)
+                   if r["row"]["method"] in among)
+
+    if has_curves("train_loss", methods):
+        fig, axes = _small_multiples(plt, groups, methods, colors, "train_loss",
+                                     "training loss", "Training loss per epoch (mean over "
+                                     "seeds, log scale)")
+        for ax in axes.flat:
+            if ax.lines:
+                ax.set_yscale("log")
+        save(fig, "learning_curves.png", "Learning curves")
+
+    pruning = [m for m in methods if m in _HEADLINES or m.endswith("-ip")]
+    if has_curves("hidden_neurons", pruning):
+        fig = _neurons_alive(plt, groups, pruning, colors)
+        save(fig, "neurons_alive.png", f"Hidden neurons alive ({', '.join(pruning)})")
 
     ranked = _ranked_methods(groups, methods)
     if ranked is not None:

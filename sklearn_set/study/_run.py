@@ -27,6 +27,7 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 import time
 import traceback
 import warnings
@@ -40,7 +41,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from .._estimator import SETMLPClassifier
-from ..datasets import DATASETS, load_dataset
+from ..datasets import DATASETS, dataset_names, load_source, parse_source, source_name
 
 __all__ = ["PROFILES", "METHODS", "COLUMNS", "run_one", "run_study", "load_runs", "main"]
 
@@ -90,6 +91,17 @@ METHODS = {
                  zeta_schedule="cosine", evolve_stop=0.75),
     "rigl-ip": dict(growth="gradient", evolve_unit="batch", evolve_every=100,
                     zeta_schedule="cosine", evolve_stop=0.75, prune="importance"),
+}
+
+#: One line per method, for ``--help`` and the report.
+METHOD_HELP = {
+    "mlp": "scikit-learn's dense MLPClassifier, same SGD",
+    "fc": "our engine fully connected (epsilon=inf, zeta=0): the dense counterpart",
+    "static": "sparse Erdos-Renyi topology, never evolved (zeta=0)",
+    "set": "Sparse Evolutionary Training: remove zeta of the weights, regrow at random",
+    "set-ip": "SET with importance pruning of hidden neurons (prune='importance')",
+    "rigl": "RigL: gradient growth every 100 batches, cosine zeta, stop at 75 %",
+    "rigl-ip": "RigL with importance pruning",
 }
 
 #: The columns of ``results.csv``, in order.
@@ -154,15 +166,16 @@ def _curves(estimator):
 def run_one(dataset, method, seed, profile="quick", data_home=None):
     """Fit and score one (dataset, method, seed); returns the run's record.
 
-    The record holds ``row``, the run's line of ``results.csv``; ``status``,
+    ``dataset`` is any source :func:`sklearn_set.datasets.load_source` reads: a
+    registered name, ``digits``, a ``.mat``/``.csv``/``.npz`` path or ``openml:<id>``;
+    the record names it by :func:`~sklearn_set.datasets.source_name`. The record holds ``row``, the run's line of ``results.csv``; ``status``,
     ``"finished"`` or ``"diverged"`` (the training loss stopped being finite: the row's
     scores are NaN, ``epochs`` is the epoch it happened in, and ``error`` says more);
     and ``curves``, per-epoch training loss and hidden neurons alive.
     """
-    X, y = load_dataset(dataset, data_home=data_home)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=PROFILES[profile]["test_size"], stratify=y, random_state=seed
-    )
+    X, y = load_source(dataset, data_home=data_home)
+    X_train, X_test, y_train, y_test = _split(X, y, profile, seed)
+    dataset = source_name(dataset)
     scaler = StandardScaler().fit(X_train)
     X_train = scaler.transform(X_train).astype(np.float32)
     X_test = scaler.transform(X_test).astype(np.float32)
@@ -191,7 +204,7 @@ def run_one(dataset, method, seed, profile="quick", data_home=None):
         test_acc=scores["test_acc"], train_acc=scores["train_acc"],
         gap_acc=scores["train_acc"] - scores["test_acc"],
         test_loss=scores["test_loss"], train_loss=scores["train_loss"],
-        gap_loss=scores["train_loss"] - scores["test_loss"],
+        gap_loss=scores["test_loss"] - scores["train_loss"],
         params_start=params_start, params_end=params_end,
         hidden_neurons_start=hidden_start, hidden_neurons_end=hidden_end,
         epochs=int(estimator.n_iter_), seconds=seconds,
@@ -199,9 +212,40 @@ def run_one(dataset, method, seed, profile="quick", data_home=None):
     return {"row": row, "status": "finished", "curves": _curves(estimator)}
 
 
+def _split(X, y, profile, seed):
+    return train_test_split(
+        X, y, test_size=PROFILES[profile]["test_size"], stratify=y, random_state=seed
+    )
+
+
+def check_sources(sources, profile="quick", data_home=None):
+    """Load every source once and split it as its runs will, so that missing files,
+    bad files and unsplittable labels fail before anything is written.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError, ConnectionError
+        Naming the source, with the loader's whole message.
+    """
+    names = [source_name(s) for s in sources]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise ValueError(f"Two datasets share the name {', '.join(clashes)}; runs are saved "
+                         "by name, so rename one of the files.")
+    for source in sources:
+        X, y = load_source(source, data_home=data_home)
+        if np.unique(y).size < 2:
+            raise ValueError(f"Dataset {source}: one class only; a classifier needs two.")
+        try:
+            _split(X, y, profile, 0)
+        except ValueError as error:
+            raise ValueError(f"Dataset {source} cannot be split {PROFILES[profile]['test_size']:g} "
+                             f"for testing with every class on both sides: {error}") from None
+
+
 # -- the output directory -------------------------------------------------------------
 def _run_path(out, dataset, method, seed):
-    return Path(out) / "runs" / f"{dataset}__{method}__{seed}.json"
+    return Path(out) / "runs" / f"{source_name(dataset)}__{method}__{seed}.json"
 
 
 def _write_atomically(path, text):
@@ -219,8 +263,15 @@ def _write_atomically(path, text):
 
 
 def load_runs(out):
-    """Every finished run's record in ``out``, in dataset, method, seed order."""
+    """Every finished run's record in ``out``, in dataset, method, seed order.
+
+    ``gap_loss`` is recomputed as test − train loss, the sense of ``gap_acc``: older
+    run files stored train − test.
+    """
     records = [json.loads(p.read_text()) for p in sorted((Path(out) / "runs").glob("*.json"))]
+    for record in records:
+        row = record["row"]
+        row["gap_loss"] = float(row["test_loss"]) - float(row["train_loss"])
     datasets, methods = list(DATASETS), list(METHODS)
 
     def order(record):
@@ -284,10 +335,13 @@ def run_study(datasets, methods, seeds, out, profile="quick", n_jobs=1, backend=
               data_home=None, argv=(), log=print):
     """Run every (dataset, method, seed) not yet finished in ``out``.
 
+    ``datasets`` are sources as :func:`run_one` takes them; they are all loaded and
+    checked (:func:`check_sources`) before ``out`` is created or touched.
     Returns the number of runs done by this call.
     """
     from joblib import Parallel, delayed, parallel_config
 
+    check_sources(datasets, profile, data_home)
     _claim_study(out, profile, list(argv))
     todo = [
         (d, m, s) for d in datasets for m in methods for s in seeds
@@ -330,6 +384,29 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {_printable(message)}\n")
 
 
+def _sources(value):
+    """Argument type: ``all`` (the registered datasets) or comma-separated sources."""
+    if value == "all":
+        return list(DATASETS)
+    sources, unknown = [], []
+    for source in (v.strip() for v in value.split(",")):
+        if not source:
+            continue
+        try:
+            kind, parsed = parse_source(source)
+        except ValueError:
+            unknown.append(source)
+            continue
+        sources.append(parsed if kind == "registered" else source)
+    if unknown or not sources:
+        raise argparse.ArgumentTypeError(
+            f"unknown dataset {', '.join(unknown) or repr(value)}; give registered names "
+            f"({', '.join(dataset_names())}), paths to .mat, .csv or .npz files, "
+            "openml:<id>, or all"
+        )
+    return sources
+
+
 def _names(value, known, what):
     if value == "all":
         return list(known)
@@ -359,26 +436,59 @@ def _count(all_cores=False):
     return parse
 
 
+def _settings_text(settings):
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def _epilog():
+    """The profiles, methods and datasets, as ``--help`` lists them."""
+    lines = ["profiles (the same hyperparameters for every dataset and method):"]
+    lines += [textwrap.fill(_settings_text(settings), 79, initial_indent=f"  {name:<8}",
+                            subsequent_indent=" " * 10) for name, settings in PROFILES.items()]
+    lines += ["", "methods:"]
+    lines += [f"  {name:<8} {text}" for name, text in METHOD_HELP.items()]
+    lines += ["", "datasets (all = the 15 registered benchmark files):",
+              textwrap.fill(", ".join(DATASETS), 79, initial_indent="  ",
+                            subsequent_indent="  "),
+              "  also digits (bundled with scikit-learn), a path to a .mat (fea/gnd or X/Y),",
+              "  .csv (last column the label) or .npz (X and y) file, and openml:<id>.",
+              "  The registered files are searched for in --data-home, $SKLEARN_SET_DATA,",
+              "  shared/datasets beside the checkout and the user cache; download them with",
+              "  sklearn_set.datasets.fetch_dataset(name).",
+              "", "Each run holds out the profile's test_size (stratified, by the seed),",
+              "standardises on the training part, trains for the profile's fixed epochs and",
+              "scores the test part once. Runs already in --out are skipped, so a killed",
+              "study resumes. Then: python -m sklearn_set.study report OUT"]
+    return "\n".join(lines) + "\n"
+
+
 def build_parser():
     parser = _OneLineParser(
         prog=PROG,
-        description="Run the generalization study; see the module docstring.",
+        description="Fit and score every method on every dataset over seeds, each run saved "
+                    "to OUT/runs as it ends.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--datasets", default="all",
-                        type=lambda v: _names(v, list(DATASETS), "dataset"),
-                        help="comma-separated names, or all (default)")
+    parser.add_argument("--datasets", default="all", type=_sources,
+                        help="comma-separated datasets (see below), or all (default)")
     parser.add_argument("--methods", default="all",
                         type=lambda v: _names(v, list(METHODS), "method"),
                         help=f"comma-separated among {', '.join(METHODS)}, or all (default)")
     parser.add_argument("--seeds", type=_count(), default=5,
-                        help="seeds 0 .. N-1 (default 5)")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+                        help="seeds 0 .. N-1 (default 5; the report calls fewer than 5 "
+                             "too few for its 'clear' verdicts)")
+    parser.add_argument("--out", required=True, help="output directory (required)")
+    parser.add_argument("--profile", choices=list(PROFILES), default="quick",
+                        help="hyperparameters, listed below (default quick)")
     parser.add_argument("--n-jobs", type=_count(all_cores=True), default=1,
-                        help="runs in parallel (-1: one per run)")
+                        help="runs in parallel (default 1; -1: one per run), the cores "
+                             "shared among them")
     parser.add_argument("--backend", default="loky",
                         help="joblib backend: loky (default), threading, ray, dask, ...")
-    parser.add_argument("--data-home", default=None, help="directory of the .mat files")
+    parser.add_argument("--data-home", default=None,
+                        help="directory searched first for the registered .mat files "
+                             "(default: $SKLEARN_SET_DATA)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -389,7 +499,7 @@ def _register_backend(backend):
             from ray.util.joblib import register_ray
         except ImportError as exc:
             raise ImportError(
-                "--backend ray needs Ray: pip install 'sklearn-set[ray]'"
+                "--backend ray needs Ray: pip install -e '.[ray]' from the checkout"
             ) from exc
         register_ray()
 
@@ -407,8 +517,9 @@ def main(argv=None):
         if args.debug:
             traceback.print_exc()
         else:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            print(f"{parser.prog}: error: {_printable(message)}", file=sys.stderr)
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            print(f"{parser.prog}: error: " + "\n".join(_printable(l) for l in lines),
+                  file=sys.stderr)
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     return 0
 
