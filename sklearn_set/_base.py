@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _kernels
+from ._backend import DEVICES, make_backend
 from ._evolution import (
     PRUNE_CRITERIA,
     evolve_network,
@@ -223,6 +224,12 @@ PARAMETERS_DOC = """    Parameters
         training ran outside the Numba kernels.
     warm_start : bool, default=False
         Continue from the previous fit's network instead of starting anew.
+    device : {"cpu", "cuda"}, default="cpu"
+        Where training runs. ``"cuda"`` trains on an NVIDIA GPU with numba.cuda
+        kernels (the network and the samples are copied there once per fit; SET's
+        evolution runs there too, while pruning and gradient growth run on the host
+        between epochs). The fitted model is the same host model either way: it
+        pickles, and predicts with the CPU kernels, on any machine.
 
 """
 
@@ -326,6 +333,7 @@ class BaseSETMLP(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "device": [StrOptions(set(DEVICES))],
     }
 
     def __init__(
@@ -365,6 +373,7 @@ class BaseSETMLP(BaseEstimator):
         random_state=None,
         verbose=0,
         warm_start=False,
+        device="cpu",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -400,6 +409,7 @@ class BaseSETMLP(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.device = device
 
     _OUTPUT = None
     _SCORE_NAME = None
@@ -656,6 +666,23 @@ class BaseSETMLP(BaseEstimator):
         clock after the call is returned. ``validation`` holds the held-out ``(X, y,
         sample_weight)`` with ``early_stopping``.
         """
+        self.network_.dropout = self._resolved("dropout")
+        self._backend = make_backend(self.device, self.network_, data, DTYPE, batch_size)
+        try:
+            return self._run_epochs_on_backend(data, batch_size, rng, schedule, clock,
+                                               incremental, validation)
+        finally:  # the fitted network, up to date, on the host, even after an error
+            self.network_ = self._backend.host()
+            del self._backend
+
+    def _host_network(self):
+        """The network as trained so far, on the host (a no-op on the CPU backend)."""
+        self.network_ = self._backend.host()
+        return self.network_
+
+    def _run_epochs_on_backend(self, data, batch_size, rng, schedule, clock, incremental,
+                               validation):
+        """:meth:`_run_epochs`' loop, training on ``self._backend``."""
         epoch, batch, widths = clock
         best_loss, best_score, best_network = np.inf, -np.inf, None
         no_improvement = 0
@@ -671,7 +698,7 @@ class BaseSETMLP(BaseEstimator):
                     score = self._validate(record, *validation)
                     no_improvement = 0 if score >= best_score + self.tol else no_improvement + 1
                     if score > best_score:
-                        best_score, best_network = score, self.network_.copy()
+                        best_score, best_network = score, self._host_network().copy()
                         self.best_validation_score_ = score
                 else:
                     loss = record["train_loss"]
@@ -689,7 +716,7 @@ class BaseSETMLP(BaseEstimator):
                 break
 
         if best_network is not None:
-            self.network_ = best_network
+            self._backend.reload(best_network)
         if not incremental and not stopped:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
@@ -716,7 +743,7 @@ class BaseSETMLP(BaseEstimator):
 
     def _validate(self, record, X_val, y_val, sample_weight_val):
         """Score the held-out split into ``record``; returns the score."""
-        outputs = self.network_.predict(X_val)
+        outputs = self._host_network().predict(X_val)
         score, loss = self._score_outputs(outputs, y_val, sample_weight_val)
         record["val_loss"] = float(loss)
         record[f"val_{self._SCORE_NAME}"] = float(score)
@@ -726,48 +753,41 @@ class BaseSETMLP(BaseEstimator):
     def _train_epoch(self, data, batch_size, rng, schedule, epoch, batch):
         """One pass of mini-batch SGD, with the batch-level evolution ``schedule`` asks
         for; returns the epoch's record for ``history_`` and the batches done."""
-        X, y, sample_weight = data
-        network = self.network_
-        network.dropout = self._resolved("dropout")
+        X, y, _ = data
+        backend = self._backend
         n_samples = X.shape[0]
         timer = {"forward": 0.0, "backward": 0.0, "kernels": 0.0}
         rewired, seconds_evolve = 0, 0.0
         start = time.perf_counter()
         order = rng.permutation(n_samples)
-        total_loss = total_weight = 0.0
-        n_correct = 0
-        for first in range(0, n_samples, batch_size):
-            rows = order[first:first + batch_size]
-            weights = None if sample_weight is None else sample_weight[rows]
-            try:
-                loss, correct = network.train_batch(
-                    samples_as_columns(X, rows, DTYPE), y[rows],
-                    learning_rate=self._learning_rate(), momentum=self.momentum,
-                    nesterov=self.nesterovs_momentum, alpha=self.alpha, rng=rng,
-                    sample_weight=weights, timer=timer,
+        backend.start_epoch(order)
+        try:
+            for first in range(0, n_samples, batch_size):
+                rows = order[first:first + batch_size]
+                backend.train_batch(
+                    rows, learning_rate=self._learning_rate(), momentum=self.momentum,
+                    nesterov=self.nesterovs_momentum, alpha=self.alpha, rng=rng, timer=timer,
                 )
-            except FloatingPointError as error:
-                raise FloatingPointError(
-                    f"{error} Training diverged at epoch {self.n_iter_ + 1}; try a "
-                    f"smaller learning_rate_init (now {self._learning_rate()}). The "
-                    "model keeps its last finite weights, from before that batch."
-                ) from None
-            batch_weight = rows.shape[0] if weights is None else float(weights.sum())
-            total_loss += loss * batch_weight
-            total_weight += batch_weight
-            n_correct += correct
-            batch += 1
-            zeta = schedule.zeta_after_batch(epoch, batch)
-            if zeta > 0:
-                start_evolve = time.perf_counter()
-                rewired += self._evolve(
-                    zeta, rng, lambda: (samples_as_columns(X, rows, DTYPE), y[rows]))
-                seconds_evolve += time.perf_counter() - start_evolve
+                batch += 1
+                zeta = schedule.zeta_after_batch(epoch, batch)
+                if zeta > 0:
+                    start_evolve = time.perf_counter()
+                    rewired += self._evolve(
+                        zeta, rng, lambda: (samples_as_columns(X, rows, DTYPE), y[rows]))
+                    seconds_evolve += time.perf_counter() - start_evolve
+            train_loss, n_correct = backend.end_epoch()
+        except FloatingPointError as error:
+            raise FloatingPointError(
+                f"{error} Training diverged at epoch {self.n_iter_ + 1}; try a "
+                f"smaller learning_rate_init (now {self._learning_rate()}). The "
+                "model keeps its last finite weights, from before that batch."
+            ) from None
+        network = self.network_
         self.n_iter_ += 1
         record = {
             "epoch": self.n_iter_,
             "samples": n_samples,
-            "train_loss": total_loss / total_weight if total_weight > 0 else 0.0,
+            "train_loss": train_loss,
         }
         if self._OUTPUT == "softmax":
             record["train_accuracy"] = n_correct / n_samples
@@ -792,7 +812,9 @@ class BaseSETMLP(BaseEstimator):
         start = time.perf_counter()
         pruned = rewired = 0
         if schedule.prune_after_epoch(epoch):
-            pruned = self._prune(self.network_, rng, schedule.pruned_after_epoch(epoch), widths)
+            pruned = self._prune(self._host_network(), rng, schedule.pruned_after_epoch(epoch),
+                                 widths)
+            self._backend.reload(self.network_)
             self._record_exploration(reset=True)  # neurons renumbered
         zeta = schedule.zeta_after_epoch(epoch)
         if zeta > 0:
@@ -816,12 +838,16 @@ class BaseSETMLP(BaseEstimator):
         ``signal_batch`` returns ``(x, y)`` for gradient growth: a training batch,
         features by samples.
         """
+        if self._backend.evolves_on_device(self.growth, self.track_exploration):
+            return self._backend.evolve(zeta, rng, self._regrow_init())
+        network = self._host_network()
         signals = None
         if self.growth != "random":
             x, y = signal_batch()
-            signals = self.network_.backward_signals(x, y)
-        rewired = evolve_network(self.network_, zeta, rng, self._regrow_init(),
+            signals = network.backward_signals(x, y)
+        rewired = evolve_network(network, zeta, rng, self._regrow_init(),
                                  GROWTH_RULES[self.growth], signals)
+        self._backend.reload(network)
         self._record_exploration()
         return rewired
 

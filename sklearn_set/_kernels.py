@@ -360,14 +360,21 @@ def _dot4(xi, sources, indices, p):
 
 
 @njit(inline="always")
+def _momentum(weight, velocity, grad, learning_rate, momentum, decay, nesterov):
+    """``(new weight, new velocity)``: scikit-learn's SGDOptimizer rule, with
+    ``g = grad + decay * w``: ``v <- momentum * v - lr * g``, then ``w <- w + v``, or
+    ``w <- w + momentum * v - lr * g`` with Nesterov's momentum. On scalars, so that
+    the GPU kernels share it."""
+    step = learning_rate * (grad + decay * weight)
+    v = momentum * velocity - step
+    return weight + (momentum * v - step if nesterov else v), v
+
+
+@njit(inline="always")
 def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov):
-    # The same rule as scikit-learn's SGDOptimizer, with g = grad + decay * w:
-    # v <- momentum * v - lr * g;  w <- w + v, or w <- w + momentum * v - lr * g
-    # with Nesterov's momentum
-    step = learning_rate * (grad + decay * weights[p])
-    v = momentum * velocity[p] - step
-    velocity[p] = v
-    weights[p] += momentum * v - step if nesterov else v
+    """:func:`_momentum` applied to connection ``p``, in place."""
+    weights[p], velocity[p] = _momentum(weights[p], velocity[p], grad, learning_rate,
+                                        momentum, decay, nesterov)
 
 
 @njit(inline="always")

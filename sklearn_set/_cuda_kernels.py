@@ -1,0 +1,272 @@
+"""numba.cuda kernels for one training step of a sparse layer, on the GPU.
+
+The same CSR layout as the CPU kernels of :mod:`._kernels` (see there): weights in
+canonical order (by input neuron, ``indptr``/``indices``), the transposed view
+(``t_indptr``/``t_indices``/``t_order``) for the forward pass, activations stored
+``(n_neurons, batch)``. The elementwise rules (activation, dropout hash, momentum
+rule) are the CPU kernels' own inline functions, compiled for the device, so that both
+sides compute the same thing: a dropout mask drawn from one seed is the same mask on
+either.
+
+Threads are laid out one per ``(neuron, sample)`` with the sample fastest, so that a
+warp reads consecutive samples of one row: every activation read is coalesced. The
+weight gradient at connections (SDDMM) gives each connection 32 lanes that split the
+batch, reduced in shared memory, and feeds each gradient straight into the momentum
+update, so no ``nnz``-sized gradient is ever stored.
+
+Nothing here allocates: every kernel writes into arrays its caller owns. Batch-level
+scalars (loss, correct predictions) are accumulated on the device, in float64, so that
+a training epoch never waits for the host. ``float32`` only, as the estimator trains.
+"""
+
+import math
+
+import numpy as np
+from numba import config, cuda
+
+from ._kernels import _activation, _momentum, _uniform
+
+__all__ = [
+    "THREADS", "LANES", "CONNECTIONS_PER_BLOCK", "blocks",
+    "gather_columns", "spmm_activate", "spmm_transposed", "sddmm_momentum_update",
+    "bias_momentum_update", "softmax_cross_entropy", "squared_error", "squared_norm",
+    "finish_batch", "STAT_LOSS", "STAT_CORRECT", "EPOCH_LOSS", "EPOCH_WEIGHT",
+    "EPOCH_CORRECT", "EPOCH_FAILED",
+]
+
+#: Threads per block of the elementwise kernels; lanes that share one connection's dot
+#: product over the batch (a power of two) and connections per block, in
+#: :func:`sddmm_momentum_update`. numba's simulator runs each thread as a Python
+#: thread, so under it the blocks are small.
+if config.ENABLE_CUDASIM:
+    THREADS, LANES, CONNECTIONS_PER_BLOCK = 32, 4, 8
+else:
+    THREADS, LANES, CONNECTIONS_PER_BLOCK = 256, 32, 8
+
+_ZERO, _ONE = np.float32(0.0), np.float32(1.0)
+
+#: Slots of the per-batch statistics array (float64).
+STAT_LOSS, STAT_CORRECT = 0, 1
+#: Slots of the per-epoch accumulator (float64): weighted loss, weight, correct
+#: predictions, and 1 once a batch's loss was not finite.
+EPOCH_LOSS, EPOCH_WEIGHT, EPOCH_CORRECT, EPOCH_FAILED = 0, 1, 2, 3
+
+
+def blocks(n_threads, threads=THREADS):
+    """Blocks of ``threads`` that cover ``n_threads`` (at least one)."""
+    return max(1, (n_threads + threads - 1) // threads)
+
+
+@cuda.jit
+def gather_columns(X, rows, out):
+    """``out[f, b] = X[rows[b], f]``: a batch in the kernels' layout, from samples
+    already on the device."""
+    tid = cuda.grid(1)
+    n_features, batch = out.shape
+    if tid >= n_features * batch:
+        return
+    f = tid // batch
+    b = tid - f * batch
+    out[f, b] = X[rows[b], f]
+
+
+@cuda.jit
+def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, keep, seed,
+                  out, local_gradient):
+    """:func:`._kernels.spmm_activate` on the device:
+    ``out[j] = dropout(a(bias[j] + sum_i W[i, j] * x[i]))``, and the activation's
+    derivative (dropout included) into ``local_gradient`` unless it is empty.
+
+    Weights are read through ``t_order`` in place, so no transposed copy is made.
+    """
+    tid = cuda.grid(1)
+    n_out, batch = out.shape
+    if tid >= n_out * batch:
+        return
+    j = tid // batch
+    b = tid - j * batch
+    z = bias[j]
+    for q in range(t_indptr[j], t_indptr[j + 1]):
+        z += weights[t_order[q]] * x[t_indices[q], b]
+    a, derivative = _activation(z, kind, slope, _ZERO, _ONE)
+    if keep < 1.0:
+        mask = np.float32(1.0 / keep) if _uniform(seed, j, b, batch) < keep else _ZERO
+        a *= mask
+        derivative *= mask
+    out[j, b] = a
+    if local_gradient.shape[0] > 0:
+        local_gradient[j, b] = derivative
+
+
+@cuda.jit
+def spmm_transposed(indptr, indices, weights, delta, local_gradient, out):
+    """Input gradient: ``out[i] = sum_j W[i, j] * delta[j]``, times
+    ``local_gradient[i]`` unless that is empty (which makes it the layer below's delta).
+
+    Launched before :func:`sddmm_momentum_update` on the same stream, so it reads the
+    weights as they were before the step, as the CPU's fused kernel does.
+    """
+    tid = cuda.grid(1)
+    n_in, batch = out.shape
+    if tid >= n_in * batch:
+        return
+    i = tid // batch
+    b = tid - i * batch
+    g = _ZERO
+    for p in range(indptr[i], indptr[i + 1]):
+        g += weights[p] * delta[indices[p], b]
+    if local_gradient.shape[0] > 0:
+        g *= local_gradient[i, b]
+    out[i, b] = g
+
+
+@cuda.jit(device=True)
+def _row_of(indptr, p):
+    """The input neuron of connection ``p``: the last ``i`` with ``indptr[i] <= p``."""
+    low, high = 0, indptr.shape[0] - 1
+    while high - low > 1:
+        middle = (low + high) // 2
+        if indptr[middle] <= p:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+@cuda.jit
+def sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, learning_rate,
+                          momentum, decay, nesterov, epoch):
+    """The weight gradient at each connection, ``x[i] . delta[j]``, fed straight into
+    the momentum step of :func:`._kernels.momentum_update`.
+
+    A block of ``LANES * CONNECTIONS_PER_BLOCK`` threads takes that many connections;
+    the lanes of one connection read consecutive samples (coalesced) and their partial
+    sums are reduced in shared memory. Does nothing once ``epoch[EPOCH_FAILED]`` is set
+    (see :func:`finish_batch`): the weights stay those of the last good step.
+    """
+    partial = cuda.shared.array(LANES * CONNECTIONS_PER_BLOCK, dtype=np.float32)
+    lane = cuda.threadIdx.x % LANES
+    slot = cuda.threadIdx.x // LANES
+    p = cuda.blockIdx.x * CONNECTIONS_PER_BLOCK + slot
+    nnz = weights.shape[0]
+    batch = x.shape[1]
+    g = _ZERO
+    if p < nnz:
+        i = _row_of(indptr, p)
+        j = indices[p]
+        for b in range(lane, batch, LANES):
+            g += x[i, b] * delta[j, b]
+    partial[cuda.threadIdx.x] = g
+    cuda.syncthreads()
+    width = LANES // 2
+    while width > 0:
+        if lane < width:
+            partial[cuda.threadIdx.x] += partial[cuda.threadIdx.x + width]
+        cuda.syncthreads()
+        width //= 2
+    if lane == 0 and p < nnz and epoch[EPOCH_FAILED] == 0:
+        weights[p], velocity[p] = _momentum(weights[p], velocity[p], partial[cuda.threadIdx.x],
+                                            learning_rate, momentum, decay, nesterov)
+
+
+@cuda.jit
+def bias_momentum_update(bias, velocity, delta, learning_rate, momentum, nesterov, epoch):
+    """The biases' momentum step, their gradient ``delta.sum(axis=1)`` summed on the
+    fly; no L2 decay, as in scikit-learn. Nothing once ``epoch[EPOCH_FAILED]`` is set."""
+    j = cuda.grid(1)
+    if j >= bias.shape[0] or epoch[EPOCH_FAILED] != 0:
+        return
+    g = _ZERO
+    for b in range(delta.shape[1]):
+        g += delta[j, b]
+    bias[j], velocity[j] = _momentum(bias[j], velocity[j], g, learning_rate, momentum, _ZERO,
+                                     nesterov)
+
+
+@cuda.jit
+def softmax_cross_entropy(logits, rows, y, sample_weight, inverse_total, tiny, delta, stats):
+    """Softmax in place and its cross-entropy, one thread per sample.
+
+    ``y`` and ``sample_weight`` hold every training sample; sample ``b`` of the batch
+    is ``rows[b]``, and its share of the batch loss is
+    ``sample_weight[rows[b]] * inverse_total``. Writes ``delta`` as
+    :func:`._kernels.cross_entropy` does and adds the weighted loss and the number of
+    correct predictions into ``stats``. With an empty ``delta``, only the softmax.
+    """
+    b = cuda.grid(1)
+    n_classes, batch = logits.shape
+    if b >= batch:
+        return
+    top = logits[0, b]
+    for c in range(1, n_classes):
+        top = max(top, logits[c, b])
+    total = _ZERO
+    for c in range(n_classes):
+        e = math.exp(logits[c, b] - top)
+        logits[c, b] = e
+        total += e
+    best = 0
+    for c in range(n_classes):
+        logits[c, b] /= total
+        if logits[c, b] > logits[best, b]:
+            best = c
+    if delta.shape[0] == 0:
+        return
+    label = y[rows[b]]
+    share = np.float32(sample_weight[rows[b]] * inverse_total)
+    for c in range(n_classes):
+        delta[c, b] = share * (logits[c, b] - (_ONE if c == label else _ZERO))
+    cuda.atomic.add(stats, STAT_LOSS, -float(share) * math.log(max(float(logits[label, b]), tiny)))
+    if best == label:
+        cuda.atomic.add(stats, STAT_CORRECT, 1.0)
+
+
+@cuda.jit
+def squared_error(out, rows, target, sample_weight, inverse_total, delta, stats):
+    """Half squared error of identity outputs, one thread per sample, as
+    :func:`._kernels.squared_error` defines it; ``target`` holds every training
+    sample's row, ``rows`` picks the batch's."""
+    b = cuda.grid(1)
+    n_outputs, batch = out.shape
+    if b >= batch:
+        return
+    share = np.float32(sample_weight[rows[b]] * inverse_total)
+    loss = 0.0
+    for c in range(n_outputs):
+        residual = out[c, b] - target[rows[b], c]
+        loss += float(share * residual * residual)
+        delta[c, b] = share * residual
+    cuda.atomic.add(stats, STAT_LOSS, 0.5 * loss / n_outputs)
+
+
+@cuda.jit
+def squared_norm(weights, total):
+    """``total[0] += sum(weights ** 2)``, in float64, each thread over a strided share."""
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    s = 0.0
+    for p in range(start, weights.shape[0], stride):
+        s += float(weights[p]) * float(weights[p])
+    if s != 0.0:
+        cuda.atomic.add(total, 0, s)
+
+
+@cuda.jit
+def finish_batch(stats, norm, half_alpha_over_weight, batch_weight, epoch):
+    """Close a batch on the device (one thread): its loss is the data loss plus
+    ``0.5 * alpha * ||W||^2`` over its weight; a loss that is not finite sets
+    ``epoch[EPOCH_FAILED]``, which the update kernels obey, else the loss is added to
+    the epoch's weighted sum. Resets ``stats`` and ``norm`` for the next batch."""
+    if cuda.grid(1) != 0:
+        return
+    loss = stats[STAT_LOSS] + half_alpha_over_weight * norm[0]
+    if epoch[EPOCH_FAILED] == 0:
+        if math.isfinite(loss):
+            epoch[EPOCH_LOSS] += loss * batch_weight
+            epoch[EPOCH_WEIGHT] += batch_weight
+            epoch[EPOCH_CORRECT] += stats[STAT_CORRECT]
+        else:
+            epoch[EPOCH_FAILED] = 1.0
+    stats[STAT_LOSS] = 0.0
+    stats[STAT_CORRECT] = 0.0
+    norm[0] = 0.0
