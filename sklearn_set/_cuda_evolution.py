@@ -68,7 +68,7 @@ def _fill(values, value):
 
 
 #: Most blocks of a :func:`_fill`.
-_FILL_BLOCKS = 64
+_FILL_BLOCKS = 4 if config.ENABLE_CUDASIM else 64
 
 
 @cuda.jit
@@ -80,8 +80,8 @@ def _exclusive_scan(values, out):
     t = cuda.threadIdx.x
     n = values.shape[0]
     chunk = (n + SCAN_THREADS - 1) // SCAN_THREADS
-    start = min(n, t * chunk)
-    stop = min(n, start + chunk)
+    start = t * chunk if t * chunk < n else n  # (numba.cuda's min() fails to type here)
+    stop = start + chunk if start + chunk < n else n
     s = 0
     for k in range(start, stop):
         s += values[k]
@@ -167,7 +167,7 @@ def _tie_quota(ties, remaining):
         return
     for c in range(ties.shape[0] // 2):
         for g in range(2):
-            quota = min(ties[c * 2 + g], remaining[g])
+            quota = ties[c * 2 + g] if ties[c * 2 + g] < remaining[g] else remaining[g]
             remaining[g] -= quota
             ties[c * 2 + g] = quota
 
@@ -179,7 +179,8 @@ def _mark_ties(keys, group, threshold, ties, selected):
     n = keys.shape[0]
     if c * CHUNK >= n:
         return
-    for p in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+    stop = (c + 1) * CHUNK if (c + 1) * CHUNK < n else n
+    for p in range(c * CHUNK, stop):
         g = np.int64(group[p])
         if g >= 0 and ties[c * 2 + g] > 0 and np.int64(keys[p]) == threshold[g]:
             selected[p] = 1

@@ -27,7 +27,7 @@ from numba import config, cuda
 from ._kernels import _activation, _momentum, _uniform
 
 __all__ = [
-    "THREADS", "LANES", "CONNECTIONS_PER_BLOCK", "blocks",
+    "THREADS", "LANES", "CONNECTIONS_PER_BLOCK", "SDDMM_THREADS", "blocks",
     "gather_columns", "spmm_activate", "spmm_transposed", "sddmm_momentum_update",
     "bias_momentum_update", "softmax_cross_entropy", "squared_error", "squared_norm",
     "finish_batch", "STAT_LOSS", "STAT_CORRECT", "EPOCH_LOSS", "EPOCH_WEIGHT",
@@ -42,6 +42,9 @@ if config.ENABLE_CUDASIM:
     THREADS, LANES, CONNECTIONS_PER_BLOCK = 32, 4, 8
 else:
     THREADS, LANES, CONNECTIONS_PER_BLOCK = 256, 32, 8
+#: Threads per block of :func:`sddmm_momentum_update` (a constant, as its shared array
+#: needs one).
+SDDMM_THREADS = LANES * CONNECTIONS_PER_BLOCK
 
 _ZERO, _ONE = np.float32(0.0), np.float32(1.0)
 
@@ -139,12 +142,12 @@ def sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, learning
     """The weight gradient at each connection, ``x[i] . delta[j]``, fed straight into
     the momentum step of :func:`._kernels.momentum_update`.
 
-    A block of ``LANES * CONNECTIONS_PER_BLOCK`` threads takes that many connections;
+    A block of ``SDDMM_THREADS`` threads takes ``CONNECTIONS_PER_BLOCK`` connections;
     the lanes of one connection read consecutive samples (coalesced) and their partial
     sums are reduced in shared memory. Does nothing once ``epoch[EPOCH_FAILED]`` is set
     (see :func:`finish_batch`): the weights stay those of the last good step.
     """
-    partial = cuda.shared.array(LANES * CONNECTIONS_PER_BLOCK, dtype=np.float32)
+    partial = cuda.shared.array(SDDMM_THREADS, dtype=np.float32)
     lane = cuda.threadIdx.x % LANES
     slot = cuda.threadIdx.x // LANES
     p = cuda.blockIdx.x * CONNECTIONS_PER_BLOCK + slot
@@ -199,7 +202,8 @@ def softmax_cross_entropy(logits, rows, y, sample_weight, inverse_total, tiny, d
         return
     top = logits[0, b]
     for c in range(1, n_classes):
-        top = max(top, logits[c, b])
+        if logits[c, b] > top:  # (numba.cuda's max() fails to type here)
+            top = logits[c, b]
     total = _ZERO
     for c in range(n_classes):
         e = math.exp(logits[c, b] - top)
@@ -216,7 +220,9 @@ def softmax_cross_entropy(logits, rows, y, sample_weight, inverse_total, tiny, d
     share = np.float32(sample_weight[rows[b]] * inverse_total)
     for c in range(n_classes):
         delta[c, b] = share * (logits[c, b] - (_ONE if c == label else _ZERO))
-    cuda.atomic.add(stats, STAT_LOSS, -float(share) * math.log(max(float(logits[label, b]), tiny)))
+    probability = float(logits[label, b])
+    cuda.atomic.add(stats, STAT_LOSS,
+                    -float(share) * math.log(probability if probability > tiny else tiny))
     if best == label:
         cuda.atomic.add(stats, STAT_CORRECT, 1.0)
 

@@ -227,7 +227,7 @@ class CUDABackend:
                     layer.indptr, layer.indices, layer.weights, delta,
                     buffers.local_gradients[k - 1], below)
             n_blocks = max(1, -(-layer.nnz // K.CONNECTIONS_PER_BLOCK))
-            K.sddmm_momentum_update[n_blocks, K.LANES * K.CONNECTIONS_PER_BLOCK](
+            K.sddmm_momentum_update[n_blocks, K.SDDMM_THREADS](
                 layer.indptr, layer.indices, inputs[k], delta, layer.weights, layer.velocity,
                 lr, mom, decay, nesterov, self._epoch)
             K.bias_momentum_update[K.blocks(layer.n_out), K.THREADS](

@@ -16,6 +16,8 @@ Every kernel parallelises over the neuron whose vector it *writes*, so no two
 threads ever touch the same output and results do not depend on the thread count.
 """
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -94,10 +96,10 @@ def _activation(z, kind, slope, zero, one):
         a = np.tanh(z)
         return a, one - a * a
     if kind == LOGISTIC:  # the form that cannot overflow: exp of a non-positive number
-        if z >= zero:
-            a = one / (one + np.exp(-z))
+        if z >= zero:  # (math.exp, as numba.cuda has no np.exp for the GPU kernels)
+            a = one / (one + math.exp(-z))
         else:
-            e = np.exp(z)
+            e = math.exp(z)
             a = e / (one + e)
         return a, a * (one - a)
     return z, one
