@@ -102,3 +102,16 @@ def test_cuda_without_a_gpu_says_so():
 def test_device_is_validated():
     with pytest.raises(InvalidParameterError, match="device"):
         SETMLPClassifier(device="tpu").fit(np.ones((4, 2)), [0, 1, 0, 1])
+
+
+@pytest.mark.skipif(numba.config.ENABLE_CUDASIM, reason="already under the simulator")
+def test_the_gpu_benchmark_runs_its_table_under_the_simulator():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    process = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_gpu.py"), "--layers", "10x8x4",
+         "--repeats", "1", "--no-epoch"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    for part in ("forward", "input grad", "SDDMM+update", "step", "SDDMM/forward"):
+        assert part in process.stdout
+    assert "say nothing about speed" in process.stdout
