@@ -69,7 +69,7 @@ def ours(layer, x, delta, local, repeats):
     def update():
         K.sddmm_momentum_update[n_blocks, K.SDDMM_THREADS](
             layer.indptr, layer.indices, x, delta, layer.weights, layer.velocity, lr,
-            momentum, decay, False, epoch)
+            momentum, decay, False, np.float32(0), epoch)
 
     def step():
         forward()

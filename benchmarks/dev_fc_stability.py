@@ -6,6 +6,7 @@ suspect, and counts the fits that finish (training loss finite for all 50 epochs
 and their highest epoch loss. Nothing is scored on the test part.
 
     python benchmarks/dev_fc_stability.py --datasets GLIOMA,arcene,lymphoma,tox171
+    python benchmarks/dev_fc_stability.py --variants "he (default),clip 1,wd 2e-4,clip 1 + wd"
 
 The ``glorot`` variant draws the initial weights from U(-a, a) with
 ``a = sqrt(6 / (fan_in + fan_out))``, as scikit-learn's MLP does, instead of He's
@@ -28,6 +29,10 @@ VARIANTS = {
     "glorot": {},
     "dropout 0": dict(dropout=0.0),
     "lr 0.001": dict(learning_rate_init=0.001),
+    # the field's remedies, as estimator parameters (issue 14)
+    "clip 1": dict(max_grad_norm=1.0),
+    "wd 2e-4": dict(alpha=0.0, weight_decay=2e-4),  # the original SET's regulariser
+    "clip 1 + wd": dict(alpha=0.0, weight_decay=2e-4, max_grad_norm=1.0),
 }
 _he = _network.draw_weights
 
@@ -44,12 +49,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="GLIOMA,arcene,lymphoma,tox171")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated among: {', '.join(VARIANTS)}")
     args = parser.parse_args()
+    variants = {name: VARIANTS[name] for name in args.variants.split(",")}
     warnings.simplefilter("ignore")
     print(f"{'dataset':<12} {'variant':<14} {'finished':>8} {'peak train loss':>16}")
     for dataset in args.datasets.split(","):
         X, y = load_dataset(dataset)
-        for name, params in VARIANTS.items():
+        for name, params in variants.items():
             _network.draw_weights = _glorot if name == "glorot" else _he
             finished, peaks = 0, []
             for seed in range(args.seeds):

@@ -45,14 +45,16 @@ class HostBackend:
         self._loss = self._weight = 0.0
         self._correct = 0
 
-    def train_batch(self, rows, *, learning_rate, momentum, nesterov, alpha, rng, timer):
+    def train_batch(self, rows, *, learning_rate, momentum, nesterov, alpha, rng, timer,
+                    weight_decay=0.0, max_grad_norm=None):
         """One SGD step on the samples ``rows``; raises FloatingPointError at once when
         its loss is not finite (the weights are those of the step before)."""
         weights = None if self.sample_weight is None else self.sample_weight[rows]
         loss, correct = self.network.train_batch(
             samples_as_columns(self.X, rows, self.dtype), self.y[rows],
             learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, alpha=alpha,
-            rng=rng, sample_weight=weights, timer=timer,
+            rng=rng, sample_weight=weights, timer=timer, weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm,
         )
         batch_weight = rows.shape[0] if weights is None else float(weights.sum())
         self._loss += loss * batch_weight

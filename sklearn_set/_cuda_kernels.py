@@ -138,7 +138,7 @@ def _row_of(indptr, p):
 
 @cuda.jit
 def sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, learning_rate,
-                          momentum, decay, nesterov, epoch):
+                          momentum, decay, nesterov, shrink, epoch):
     """The weight gradient at each connection, ``x[i] . delta[j]``, fed straight into
     the momentum step of :func:`._kernels.momentum_update`.
 
@@ -169,7 +169,7 @@ def sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, learning
         width //= 2
     if lane == 0 and p < nnz and epoch[EPOCH_FAILED] == 0:
         weights[p], velocity[p] = _momentum(weights[p], velocity[p], partial[cuda.threadIdx.x],
-                                            learning_rate, momentum, decay, nesterov)
+                                            learning_rate, momentum, decay, nesterov, shrink)
 
 
 @cuda.jit
@@ -183,7 +183,7 @@ def bias_momentum_update(bias, velocity, delta, learning_rate, momentum, nestero
     for b in range(delta.shape[1]):
         g += delta[j, b]
     bias[j], velocity[j] = _momentum(bias[j], velocity[j], g, learning_rate, momentum, _ZERO,
-                                     nesterov)
+                                     nesterov, _ZERO)
 
 
 @cuda.jit

@@ -159,9 +159,13 @@ class CUDABackend:
         self._position = 0
         self._epoch.copy_to_device(np.zeros(4))
 
-    def train_batch(self, rows, *, learning_rate, momentum, nesterov, alpha, rng, timer):
+    def train_batch(self, rows, *, learning_rate, momentum, nesterov, alpha, rng, timer,
+                    weight_decay=0.0, max_grad_norm=None):
         """One SGD step on ``rows``, the next ``len(rows)`` entries of the epoch's order,
         queued on the device without waiting for it."""
+        if max_grad_norm is not None:
+            raise ValueError("max_grad_norm is not implemented for device='cuda' yet; use "
+                             "device='cpu' or max_grad_norm=None.")
         start = time.perf_counter()
         batch = rows.shape[0]
         rows_device = self._order[self._position:self._position + batch]
@@ -210,14 +214,16 @@ class CUDABackend:
         K.finish_batch[1, 1](self._stats, self._norm, half_alpha, total_weight, self._epoch)
         if total_weight > 0:
             self._backward(buffers, inputs, delta, learning_rate, momentum, nesterov,
-                           alpha * inverse_total)
+                           alpha * inverse_total, weight_decay)
         self._fresh = False
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done
 
-    def _backward(self, buffers, inputs, delta, learning_rate, momentum, nesterov, decay):
+    def _backward(self, buffers, inputs, delta, learning_rate, momentum, nesterov, decay,
+                  shrink):
         lr, mom, decay = np.float32(learning_rate), np.float32(momentum), np.float32(decay)
+        shrink = np.float32(shrink)
         for k in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[k]
             below = None
@@ -229,7 +235,7 @@ class CUDABackend:
             n_blocks = max(1, -(-layer.nnz // K.CONNECTIONS_PER_BLOCK))
             K.sddmm_momentum_update[n_blocks, K.SDDMM_THREADS](
                 layer.indptr, layer.indices, inputs[k], delta, layer.weights, layer.velocity,
-                lr, mom, decay, nesterov, self._epoch)
+                lr, mom, decay, nesterov, shrink, self._epoch)
             K.bias_momentum_update[K.blocks(layer.n_out), K.THREADS](
                 layer.bias, layer.bias_velocity, delta, lr, mom, nesterov, self._epoch)
             delta = below

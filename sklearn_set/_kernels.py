@@ -35,6 +35,7 @@ __all__ = [
     "gather_columns",
     "spmm_transposed",
     "sddmm",
+    "sddmm_squared_norm",
     "momentum_update",
     "sddmm_momentum_update",
     "backward_momentum_update",
@@ -362,43 +363,48 @@ def _dot4(xi, sources, indices, p):
 
 
 @njit(inline="always")
-def _momentum(weight, velocity, grad, learning_rate, momentum, decay, nesterov):
+def _momentum(weight, velocity, grad, learning_rate, momentum, decay, nesterov, shrink):
     """``(new weight, new velocity)``: scikit-learn's SGDOptimizer rule, with
     ``g = grad + decay * w``: ``v <- momentum * v - lr * g``, then ``w <- w + v``, or
-    ``w <- w + momentum * v - lr * g`` with Nesterov's momentum. On scalars, so that
-    the GPU kernels share it."""
+    ``w <- w + momentum * v - lr * g`` with Nesterov's momentum; then the decoupled
+    decay of the original SET code (and AdamW), ``- shrink * w``, which bypasses the
+    momentum. On scalars, so that the GPU kernels share it."""
     step = learning_rate * (grad + decay * weight)
     v = momentum * velocity - step
-    return weight + (momentum * v - step if nesterov else v), v
+    return weight + (momentum * v - step if nesterov else v) - shrink * weight, v
 
 
 @njit(inline="always")
-def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov):
+def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov,
+                   shrink):
     """:func:`_momentum` applied to connection ``p``, in place."""
     weights[p], velocity[p] = _momentum(weights[p], velocity[p], grad, learning_rate,
-                                        momentum, decay, nesterov)
+                                        momentum, decay, nesterov, shrink)
 
 
 @njit(inline="always")
-def _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay, nesterov):
+def _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay, nesterov,
+                    shrink):
     for k in range(4):
         _momentum_step(weights, velocity, p + k, grads[k], learning_rate, momentum, decay,
-                       nesterov)
+                       nesterov, shrink)
 
 
 @njit(inline="always", fastmath=_DOT_FLAGS)
 def _train_connections(xi, delta, indices, weights, velocity, start, stop, learning_rate,
-                       momentum, decay, nesterov):
+                       momentum, decay, nesterov, shrink):
     """Momentum-update the connections ``[start, stop)`` of input neuron ``xi``, each
     with its gradient ``xi . delta[j]`` as soon as it is computed."""
     p = start
     while p + 4 <= stop:
         grads = _dot4(xi, delta, indices, p)
-        _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay, nesterov)
+        _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay, nesterov,
+                        shrink)
         p += 4
     for p in range(p, stop):
         grad = _dot(xi, delta[indices[p]])
-        _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov)
+        _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov,
+                       shrink)
 
 
 @njit(inline="always", fastmath=_DOT_FLAGS)
@@ -449,8 +455,23 @@ def sddmm(indptr, indices, x, delta, out):
             out[p] = _dot(xi, delta[indices[p]])
 
 
+@cached_njit(parallel=True, fastmath=_DOT_FLAGS)
+def sddmm_squared_norm(indptr, indices, x, delta, partial):
+    """``partial[i] = sum_p (x[i] . delta[j]) ** 2`` over the connections of input
+    neuron ``i``: the squared norm of :func:`sddmm`'s gradient, row by row, without
+    storing it (what gradient-norm clipping needs before the fused update)."""
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        total = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            g = _dot(xi, delta[indices[p]])
+            total += g * g
+        partial[i] = total
+
+
 @cached_njit(parallel=True)
-def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, nesterov):
+def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, nesterov,
+                    shrink=0.0):
     """SGD with momentum and L2 decay, in place, for one array of parameters.
 
     Parameters
@@ -460,14 +481,18 @@ def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, ne
         ``decay`` is the L2 coefficient as it enters the gradient, ``grad + decay * w``.
     nesterov : bool
         Nesterov's momentum, as scikit-learn's ``nesterovs_momentum``.
+    shrink : float, default=0
+        Decoupled weight decay: ``w`` also loses ``shrink * w`` per step, outside the
+        momentum.
     """
     for p in prange(weights.shape[0]):
         _momentum_step(weights, velocity, p, grads[p], learning_rate, momentum, decay,
-                       nesterov)
+                       nesterov, weights.dtype.type(shrink))
 
 
 def sddmm_momentum_update(
-    indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov
+    indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov,
+    shrink=0.0
 ):
     """:func:`sddmm` fused with :func:`momentum_update`: the first layer's step.
 
@@ -477,13 +502,14 @@ def sddmm_momentum_update(
     """
     nothing = np.empty((0, 0), dtype=x.dtype)
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, learning_rate,
-                             momentum, decay, nesterov, nothing, nothing)
+                             momentum, decay, nesterov, nothing, nothing,
+                             weights.dtype.type(shrink))
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def backward_momentum_update(
     indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov,
-    grad_input, local_gradient
+    grad_input, local_gradient, shrink=0.0
 ):
     """:func:`spmm_transposed` fused with the momentum update of :func:`sddmm`'s
     gradients.
@@ -502,7 +528,10 @@ def backward_momentum_update(
         The derivative of the layer below's activation (dropout included), applied
         to each row of ``grad_input`` while it is in cache, which turns it into the
         layer below's delta; empty to leave the input gradient as it is.
+    shrink : float, default=0
+        Decoupled weight decay per step (see :func:`momentum_update`).
     """
+    shrink = weights.dtype.type(shrink)
     n_in, batch = x.shape
     with_input_gradient = grad_input.shape[0] > 0
     with_local_gradient = local_gradient.shape[0] > 0
@@ -511,7 +540,7 @@ def backward_momentum_update(
         p, stop = indptr[i], indptr[i + 1]
         if not with_input_gradient:
             _train_connections(xi, delta, indices, weights, velocity, p, stop, learning_rate,
-                               momentum, decay, nesterov)
+                               momentum, decay, nesterov, shrink)
             continue
         row = grad_input[i]
         for b in range(batch):
@@ -519,12 +548,12 @@ def backward_momentum_update(
         while p + 4 <= stop:
             grads = _backprop4(row, xi, weights, delta, indices, p)
             _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay,
-                            nesterov)
+                            nesterov, shrink)
             p += 4
         # the last (up to three) connections, one at a time
         _accumulate(row, weights, delta, indices, p, stop)
         _train_connections(xi, delta, indices, weights, velocity, p, stop, learning_rate,
-                           momentum, decay, nesterov)
+                           momentum, decay, nesterov, shrink)
         if with_local_gradient:
             local = local_gradient[i]
             for b in range(batch):
@@ -534,14 +563,15 @@ def backward_momentum_update(
 @cached_njit()
 def bias_momentum_update(bias, velocity, delta, learning_rate, momentum, nesterov):
     """The momentum step of the biases, their gradient ``delta.sum(axis=1)`` summed on
-    the fly; no L2 decay, as in scikit-learn."""
+    the fly; no L2 decay, coupled or decoupled, as in scikit-learn."""
     decay = bias.dtype.type(0.0)
     for j in range(bias.shape[0]):  # one value per neuron: threads would not pay
         row = delta[j]
         grad = bias.dtype.type(0.0)
         for b in range(row.shape[0]):
             grad += row[b]
-        _momentum_step(bias, velocity, j, grad, learning_rate, momentum, decay, nesterov)
+        _momentum_step(bias, velocity, j, grad, learning_rate, momentum, decay, nesterov,
+                       decay)
 
 
 @cached_njit()

@@ -24,6 +24,7 @@ from ._kernels import (
     gather_columns,
     sddmm,
     sddmm_momentum_update,
+    sddmm_squared_norm,
     softmax,
     spmm_activate,
     spmm_transposed,
@@ -219,6 +220,15 @@ class SparseLayer:
         spmm_transposed(t.indptr, t.indices, self.weights, delta, out)
         return out
 
+    def squared_gradient_norm(self, x, delta):
+        """Squared norm of the data loss's gradient w.r.t. weights and bias, never
+        holding the weight gradient."""
+        t = self.topology
+        partial = np.empty(t.n_in, dtype=np.float64)
+        sddmm_squared_norm(t.indptr, t.indices, x, delta, partial)
+        bias_gradient = delta.sum(axis=1, dtype=np.float64)
+        return float(partial.sum() + bias_gradient @ bias_gradient)
+
     def gradient(self, x, delta):
         """Gradients of the data loss with respect to weights and bias."""
         t = self.topology
@@ -227,10 +237,11 @@ class SparseLayer:
         return grad, delta.sum(axis=1)
 
     def sgd_step(self, x, delta, learning_rate, momentum, decay, nesterov=False,
-                 local_gradient=None, timer=None):
+                 local_gradient=None, timer=None, shrink=0.0):
         """One SGD-with-momentum step, the weight gradient fused into the update.
 
-        ``nesterov`` selects Nesterov's momentum, as in scikit-learn. With
+        ``nesterov`` selects Nesterov's momentum, as in scikit-learn; ``shrink`` is
+        the decoupled weight decay per step (weights only). With
         ``local_gradient`` (the derivative of the activation that produced ``x``),
         also returns the delta of the layer below: the gradient with respect to ``x``,
         computed in the same pass over the connections from the weights as they were
@@ -238,16 +249,17 @@ class SparseLayer:
         """
         t = self.topology
         cast = self.weights.dtype.type
-        lr, mom, decay = cast(learning_rate), cast(momentum), cast(decay)
+        lr, mom, decay, shrink = (cast(learning_rate), cast(momentum), cast(decay),
+                                  cast(shrink))
         below = None
         if local_gradient is not None:
             below = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
             _timed(timer, backward_momentum_update, t.indptr, t.indices, x, delta,
                    self.weights, self.velocity, lr, mom, decay, nesterov, below,
-                   local_gradient)
+                   local_gradient, shrink)
         else:
             _timed(timer, sddmm_momentum_update, t.indptr, t.indices, x, delta, self.weights,
-                   self.velocity, lr, mom, decay, nesterov)
+                   self.velocity, lr, mom, decay, nesterov, shrink)
         # the same rule for the bias, without L2 decay
         _timed(timer, bias_momentum_update, self.bias, self.bias_velocity, delta, lr, mom,
                nesterov)
@@ -472,7 +484,7 @@ class SparseMLP:
             return sum(float(np.dot(layer.weights, layer.weights)) for layer in self.layers)
 
     def train_batch(self, x, y, *, learning_rate, momentum, alpha, rng, nesterov=False,
-                    sample_weight=None, timer=None):
+                    sample_weight=None, timer=None, weight_decay=0.0, max_grad_norm=None):
         """One SGD step on a batch; returns ``(loss, n_correct)``.
 
         ``x`` has shape (n_features, batch); ``y`` holds class indices for a softmax
@@ -480,7 +492,11 @@ class SparseMLP:
         is scikit-learn's: the head's mean loss, weighted by ``sample_weight`` when
         given, plus ``0.5 * alpha * ||W||^2`` over the batch's total weight (its size
         without weights). A batch of zero total weight is not trained on: its loss is 0.
-        ``nesterov`` selects Nesterov's momentum.
+        ``nesterov`` selects Nesterov's momentum. ``weight_decay`` shrinks every weight by
+        that fraction per step, outside the momentum (decoupled, as the original SET
+        code and AdamW do). ``max_grad_norm`` scales the data loss's gradient down to
+        that norm when it is larger (global-norm clipping; the L2 term and the weight
+        decay are not clipped), at the cost of one more backward pass.
 
         ``timer``, a dict with keys ``"forward"``, ``"backward"`` and ``"kernels"``,
         accumulates the seconds spent in each pass (the backward pass includes the
@@ -502,10 +518,14 @@ class SparseMLP:
         if not np.isfinite(loss):
             # before any update, so that the weights stay those of the last good step
             raise FloatingPointError(f"The training loss is {loss}.")
+        if max_grad_norm is not None:
+            norm = np.sqrt(sum(self._collect(cache, delta, SparseLayer.squared_gradient_norm)))
+            if norm > max_grad_norm:  # backprop is linear in the output's delta
+                delta *= delta.dtype.type(max_grad_norm / norm)
         decay = alpha / total_weight
         self._backward(cache, delta, lambda layer, layer_input, d, local_gradient:
                        layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
-                                      nesterov, local_gradient, timer))
+                                      nesterov, local_gradient, timer, weight_decay))
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done

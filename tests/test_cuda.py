@@ -44,7 +44,7 @@ def _kernel_arguments():
         (K.spmm_activate, (vi64, vi32, vi32, v32, v32, m32, 1, zero, 0.5, seed, m32, m32)),
         (K.spmm_transposed, (vi64, vi32, v32, m32, m32, m32)),
         (K.sddmm_momentum_update, (vi64, vi32, m32, m32, v32, v32, zero, zero, zero, False,
-                                   v64)),
+                                   zero, v64)),
         (K.bias_momentum_update, (v32, v32, m32, zero, zero, False, v64)),
         (K.softmax_cross_entropy, (m32, vi64, vi64, v64, 1.0, 1e-30, m32, v64)),
         (K.squared_error, (m32, vi64, m32, v64, 1.0, m32, v64)),

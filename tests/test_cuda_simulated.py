@@ -111,16 +111,17 @@ def test_weight_and_bias_steps_match_the_cpu(topology, rng, nesterov, batch):
     x = rng.standard_normal((topology.n_in, batch)).astype(np.float32)
     delta = rng.standard_normal((topology.n_out, batch)).astype(np.float32)
     lr, momentum, decay = np.float32(0.1), np.float32(0.9), np.float32(0.01)
+    shrink = np.float32(0.002)  # decoupled weight decay
     device = DeviceLayer.from_host(layer)
     epoch = _device(np.zeros(4))
     n_blocks = max(1, -(-topology.nnz // K.CONNECTIONS_PER_BLOCK))
     K.sddmm_momentum_update[n_blocks, K.SDDMM_THREADS](
         device.indptr, device.indices, _device(x), _device(delta), device.weights,
-        device.velocity, lr, momentum, decay, nesterov, epoch)
+        device.velocity, lr, momentum, decay, nesterov, shrink, epoch)
     K.bias_momentum_update[K.blocks(topology.n_out), K.THREADS](
         device.bias, device.bias_velocity, _device(delta), lr, momentum, nesterov, epoch)
     _kernels.sddmm_momentum_update(topology.indptr, topology.indices, x, delta, layer.weights,
-                                   layer.velocity, lr, momentum, decay, nesterov)
+                                   layer.velocity, lr, momentum, decay, nesterov, shrink)
     _kernels.bias_momentum_update(layer.bias, layer.bias_velocity, delta, lr, momentum,
                                   nesterov)
     for name in ("weights", "velocity", "bias", "bias_velocity"):
@@ -138,7 +139,8 @@ def test_a_failed_batch_freezes_every_weight(rng):
     assert epoch.copy_to_host()[K.EPOCH_FAILED] == 1
     K.sddmm_momentum_update[2, K.SDDMM_THREADS](
         device.indptr, device.indices, _device(x), _device(delta), device.weights,
-        device.velocity, np.float32(0.1), np.float32(0.9), np.float32(0.0), False, epoch)
+        device.velocity, np.float32(0.1), np.float32(0.9), np.float32(0.0), False,
+        np.float32(0.0), epoch)
     K.bias_momentum_update[1, K.THREADS](device.bias, device.bias_velocity, _device(delta),
                                          np.float32(0.1), np.float32(0.9), False, epoch)
     assert np.array_equal(device.weights.copy_to_host(), layer.weights)

@@ -174,3 +174,54 @@ def test_the_forward_scratch_is_shared_kept_and_never_persisted(rng):
 
     evolve_network(network, 0.3, rng)
     assert network._t_weights is None  # let go of before the rewiring allocates
+
+
+# -- issue 14: decoupled weight decay and gradient-norm clipping ---------------------
+def _parameters(network):
+    return np.concatenate([np.concatenate([layer.weights, layer.bias])
+                           for layer in network.layers]).astype(np.float64)
+
+
+def _one_step(network, x, y, **options):
+    network.train_batch(x, y, learning_rate=0.1, momentum=0.0, alpha=0.0, rng=None,
+                        **options)
+
+
+def test_weight_decay_is_decoupled_and_spares_the_biases(rng):
+    network = SparseMLP.erdos_renyi([6, 5, 3], 3.0, rng)
+    for layer in network.layers:
+        layer.bias[:] = 1.0
+    x = np.zeros((6, 4), np.float32)  # inputs of zero: the weights get no data gradient
+    y = np.array([0, 1, 2, 0])
+    first = network.copy()
+    _one_step(first, x, y, weight_decay=0.0)
+    second = network.copy()
+    _one_step(second, x, y, weight_decay=0.01)
+    for plain, decayed in zip(first.layers[:1], second.layers[:1]):
+        assert_allclose(decayed.weights, plain.weights * (1 - 0.01), rtol=1e-6)
+    for plain, decayed in zip(first.layers, second.layers):
+        assert_allclose(decayed.bias, plain.bias, rtol=1e-6)
+    # with momentum, the decay bypasses it: a step later, no velocity carries it
+    third = network.copy()
+    third.train_batch(x, y, learning_rate=0.1, momentum=0.9, alpha=0.0, rng=None,
+                      weight_decay=0.01)
+    assert np.all(third.layers[0].velocity == 0)
+
+
+def test_gradient_clipping_caps_the_step_at_the_norm(rng):
+    network = SparseMLP.erdos_renyi([6, 8, 3], 3.0, rng)
+    x = rng.standard_normal((6, 5)).astype(np.float32) * 10
+    y = np.array([0, 1, 2, 0, 1])
+    _, gradients = network.loss_and_gradients(x, y)
+    norm = np.sqrt(sum(np.sum(w.astype(float) ** 2) + np.sum(b.astype(float) ** 2)
+                       for w, b in gradients))
+    before = _parameters(network)
+    unclipped = network.copy()
+    _one_step(unclipped, x, y, max_grad_norm=10 * norm)  # not reached: a plain step
+    plain = network.copy()
+    _one_step(plain, x, y)
+    assert_allclose(_parameters(unclipped), _parameters(plain), rtol=1e-6)
+    clipped = network.copy()
+    _one_step(clipped, x, y, max_grad_norm=norm / 4)
+    step = np.linalg.norm(_parameters(clipped) - before)
+    assert step == pytest.approx(0.1 * norm / 4, rel=1e-3)
