@@ -434,3 +434,24 @@ def test_plots_are_readable_one_per_question(tmp_path):
             width, height = image.size
         assert width >= 600 and height >= 200, (name, image.size)
         assert imread(tmp_path / name).std() > 0.05  # not blank
+
+
+# -- issue 14: the tuned comparison ------------------------------------------------------
+def test_tuning_chooses_by_inner_cross_validation_and_records_it(tmp_path):
+    for method in ("logreg", "static"):
+        record = runner.run_one("digits", method, 0, profile="smoke", tune=True)
+        assert record["status"] == "finished"
+        tuning = record["tuning"]
+        grid = runner.TUNING_GRIDS[method]
+        assert set(tuning["best_params"]) == set(grid)
+        assert all(tuning["best_params"][k] in grid[k] for k in grid)
+        assert 0.0 <= tuning["cv_accuracy"] <= 1.0
+        assert 0.0 <= record["row"]["test_acc"] <= 1.0
+    assert all(len(list(__import__("itertools").product(*g.values()))) <= 8
+               for g in runner.TUNING_GRIDS.values())
+    runner.run_study(["digits"], ["logreg"], [0], tmp_path, profile="smoke", tune=True,
+                     log=lambda m: None)
+    assert (tmp_path / "runs" / "digits__logreg__0.json").exists()
+    with pytest.raises(ValueError, match="without --tune"):  # never mixed in one directory
+        runner.run_study(["digits"], ["logreg"], [1], tmp_path, profile="smoke",
+                         log=lambda m: None)

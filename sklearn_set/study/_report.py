@@ -48,7 +48,7 @@ _TABLE = (
 
 #: The methods the study is about (importance pruning under SET and under RigL), and
 #: the dense baselines they are compared with.
-_HEADLINES, _BASELINES = ("set-ip", "rigl-ip"), ("mlp", "fc")
+_HEADLINES, _BASELINES = ("set-ip", "rigl-ip"), ("mlp", "fc", "logreg")
 
 
 def _group(records):

@@ -37,6 +37,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
@@ -59,6 +61,15 @@ PROFILES = {
         epsilon=20.0, zeta=0.3, dropout=0.3, prune_start=0.4, prune_every=10,
         prune_percentile=20, test_size=0.3,
     ),
+    # quick, with global gradient-norm clipping at 1 for every method of our engine
+    # (MLPClassifier has none): benchmarks/dev_fc_stability.py found that it lets the
+    # fully connected counterpart `fc` finish where it diverged (issue 14).
+    "stable": dict(
+        hidden_layer_sizes=(500, 500, 500), max_iter=50, batch_size=32,
+        learning_rate_init=0.01, momentum=0.9, alpha=1e-4,
+        epsilon=20.0, zeta=0.3, dropout=0.3, prune_start=0.4, prune_every=10,
+        prune_percentile=20, test_size=0.3, max_grad_norm=1.0,
+    ),
     # Seconds per run: checks that the harness works end to end. Not a study.
     "smoke": dict(
         hidden_layer_sizes=(16, 16), max_iter=6, batch_size=32,
@@ -77,9 +88,11 @@ PROFILES = {
 }
 
 #: Methods run by our engine, as overrides of :class:`SETMLPClassifier`'s settings.
-#: ``mlp``, scikit-learn's dense :class:`~sklearn.neural_network.MLPClassifier`, is
-#: the one method outside it.
+#: ``mlp``, scikit-learn's dense :class:`~sklearn.neural_network.MLPClassifier`, and
+#: ``logreg``, :class:`~sklearn.linear_model.LogisticRegression`, the reference a
+#: practitioner tries first, are the methods outside it.
 METHODS = {
+    "logreg": None,
     "mlp": None,
     "fc": dict(epsilon=np.inf, zeta=0.0),  # dense counterpart: same engine and dropout
     "static": dict(zeta=0.0),  # sparse ER topology, never evolved
@@ -95,6 +108,7 @@ METHODS = {
 
 #: One line per method, for ``--help`` and the report.
 METHOD_HELP = {
+    "logreg": "scikit-learn's LogisticRegression (C=1), the linear reference",
     "mlp": "scikit-learn's dense MLPClassifier, same SGD",
     "fc": "our engine fully connected (epsilon=inf, zeta=0): the dense counterpart",
     "static": "sparse Erdos-Renyi topology, never evolved (zeta=0)",
@@ -102,6 +116,16 @@ METHOD_HELP = {
     "set-ip": "SET with importance pruning of hidden neurons (prune='importance')",
     "rigl": "RigL: gradient growth every 100 batches, cosine zeta, stop at 75 %",
     "rigl-ip": "RigL with importance pruning",
+}
+
+#: ``--tune``: each method's search space, the same small budget for all (8 settings),
+#: over its own regularization and its learning rate. Chosen by 3-fold
+#: cross-validation on the training part only, then refit on all of it.
+TUNING_GRIDS = {
+    "logreg": {"C": [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4]},
+    "mlp": {"alpha": [1e-4, 1e-3, 1e-2, 1e-1], "learning_rate_init": [0.001, 0.01]},
+    **dict.fromkeys(("fc", "static", "set", "set-ip", "rigl", "rigl-ip"), {
+        "alpha": [1e-4, 1e-2], "dropout": [0.0, 0.3], "learning_rate_init": [0.001, 0.01]}),
 }
 
 #: The columns of ``results.csv``, in order.
@@ -118,6 +142,8 @@ _PRUNE_KEYS = ("prune_start", "prune_every", "prune_percentile")
 def make_estimator(method, profile, seed):
     """The estimator for ``method`` under ``profile``'s hyperparameters."""
     settings = {k: v for k, v in PROFILES[profile].items() if k not in _SPLIT_KEYS}
+    if method == "logreg":
+        return LogisticRegression(C=1.0, max_iter=2000)
     if method == "mlp":
         return MLPClassifier(
             hidden_layer_sizes=settings["hidden_layer_sizes"], activation="relu",
@@ -136,6 +162,9 @@ def make_estimator(method, profile, seed):
 
 def _count_parameters(estimator):
     """(parameters at the start of training, at the end, hidden neurons at each)."""
+    if isinstance(estimator, LogisticRegression):
+        params = estimator.coef_.size + estimator.intercept_.size
+        return params, params, 0, 0
     if isinstance(estimator, MLPClassifier):
         params = sum(c.size for c in estimator.coefs_) + sum(b.size for b in estimator.intercepts_)
         hidden = sum(estimator.hidden_layer_sizes)
@@ -152,6 +181,8 @@ def _count_parameters(estimator):
 
 
 def _curves(estimator):
+    if isinstance(estimator, LogisticRegression):
+        return {}
     if isinstance(estimator, MLPClassifier):
         hidden = sum(estimator.hidden_layer_sizes)
         return {"train_loss": list(estimator.loss_curve_),
@@ -163,7 +194,7 @@ def _curves(estimator):
     }
 
 
-def run_one(dataset, method, seed, profile="quick", data_home=None):
+def run_one(dataset, method, seed, profile="quick", data_home=None, tune=False):
     """Fit and score one (dataset, method, seed); returns the run's record.
 
     ``dataset`` is any source :func:`sklearn_set.datasets.load_source` reads: a
@@ -172,6 +203,11 @@ def run_one(dataset, method, seed, profile="quick", data_home=None):
     ``"finished"`` or ``"diverged"`` (the training loss stopped being finite: the row's
     scores are NaN, ``epochs`` is the epoch it happened in, and ``error`` says more);
     and ``curves``, per-epoch training loss and hidden neurons alive.
+
+    With ``tune``, the method's :data:`TUNING_GRIDS` setting is chosen by 3-fold
+    stratified cross-validation on the training part (``GridSearchCV``; a setting
+    whose fit diverges scores NaN and loses), refit on the whole training part, and
+    the record's ``tuning`` holds the chosen setting and its cross-validation score.
     """
     X, y = load_source(dataset, data_home=data_home)
     X_train, X_test, y_train, y_test = _split(X, y, profile, seed)
@@ -180,11 +216,21 @@ def run_one(dataset, method, seed, profile="quick", data_home=None):
     X_train = scaler.transform(X_train).astype(np.float32)
     X_test = scaler.transform(X_test).astype(np.float32)
     estimator = make_estimator(method, profile, seed)
+    tuning = None
+    if tune:
+        estimator = GridSearchCV(
+            estimator, TUNING_GRIDS[method], error_score=np.nan,
+            cv=StratifiedKFold(3, shuffle=True, random_state=seed))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # diverged settings, when tuning
         start = time.perf_counter()
         try:
             estimator.fit(X_train, y_train)
+            if tune:
+                tuning = {"best_params": estimator.best_params_,
+                          "cv_accuracy": float(estimator.best_score_)}
+                estimator = estimator.best_estimator_
         except FloatingPointError as error:  # a result to report, not a crash
             row = dict.fromkeys(COLUMNS, float("nan"))
             row.update(dataset=dataset, method=method, seed=seed,
@@ -207,9 +253,12 @@ def run_one(dataset, method, seed, profile="quick", data_home=None):
         gap_loss=scores["test_loss"] - scores["train_loss"],
         params_start=params_start, params_end=params_end,
         hidden_neurons_start=hidden_start, hidden_neurons_end=hidden_end,
-        epochs=int(estimator.n_iter_), seconds=seconds,
+        epochs=int(np.max(estimator.n_iter_)), seconds=seconds,
     )
-    return {"row": row, "status": "finished", "curves": _curves(estimator)}
+    record = {"row": row, "status": "finished", "curves": _curves(estimator)}
+    if tuning is not None:
+        record["tuning"] = tuning
+    return record
 
 
 def _split(X, y, profile, seed):
@@ -298,12 +347,15 @@ def write_results(out):
     return len(rows)
 
 
-def _claim_study(out, profile, argv):
-    """Create ``out`` or check that it holds a study of the same profile."""
+def _claim_study(out, profile, argv, tune=False):
+    """Create ``out`` or check that it holds a study of the same profile (and the same
+    choice of tuning)."""
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     study = out / "study.json"
     settings = json.loads(json.dumps(PROFILES[profile]))  # tuples become lists
+    if tune:
+        settings["tune"] = json.loads(json.dumps(TUNING_GRIDS))
     command = f"{PROG} " + " ".join(argv)
     existing = {"profile": profile, "settings": settings, "commands": []}
     if study.exists():
@@ -311,7 +363,8 @@ def _claim_study(out, profile, argv):
         if existing["profile"] != profile or existing["settings"] != settings:
             raise ValueError(
                 f"{out} holds a study with profile {existing['profile']!r} and other "
-                f"settings; use another --out for profile {profile!r}."
+                f"settings; use another --out for profile {profile!r}"
+                + (" with --tune." if tune else " without --tune.")
             )
         existing.setdefault("commands", [existing.pop("command")] if "command" in existing else [])
     if command not in existing["commands"]:  # every command that added runs, in order
@@ -319,30 +372,31 @@ def _claim_study(out, profile, argv):
         _write_atomically(study, json.dumps(existing, indent=1))
 
 
-def _run_and_save(dataset, method, seed, profile, out, threads, data_home):
+def _run_and_save(dataset, method, seed, profile, out, threads, data_home, tune=False):
     """Worker: limit threads, run, and save the record; returns the row."""
     from threadpoolctl import threadpool_limits
     import numba
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     with threadpool_limits(limits=threads):
-        record = run_one(dataset, method, seed, profile, data_home)
+        record = run_one(dataset, method, seed, profile, data_home, tune)
     _write_atomically(_run_path(out, dataset, method, seed), json.dumps(record))
     return record["row"]
 
 
 def run_study(datasets, methods, seeds, out, profile="quick", n_jobs=1, backend="loky",
-              data_home=None, argv=(), log=print):
+              data_home=None, argv=(), log=print, tune=False):
     """Run every (dataset, method, seed) not yet finished in ``out``.
 
     ``datasets`` are sources as :func:`run_one` takes them; they are all loaded and
-    checked (:func:`check_sources`) before ``out`` is created or touched.
+    checked (:func:`check_sources`) before ``out`` is created or touched. ``tune``
+    chooses each method's setting by inner cross-validation (see :func:`run_one`).
     Returns the number of runs done by this call.
     """
     from joblib import Parallel, delayed, parallel_config
 
     check_sources(datasets, profile, data_home)
-    _claim_study(out, profile, list(argv))
+    _claim_study(out, profile, list(argv), tune)
     todo = [
         (d, m, s) for d in datasets for m in methods for s in seeds
         if not _run_path(out, d, m, s).exists()
@@ -357,7 +411,7 @@ def run_study(datasets, methods, seeds, out, profile="quick", n_jobs=1, backend=
     with parallel_config(backend=backend, n_jobs=n_jobs):
         # Results in completion order where the backend can; Ray's returns them all at
         # the end. Either way each worker saves its own run the moment it finishes.
-        tasks = [delayed(_run_and_save)(d, m, s, profile, out, threads, data_home)
+        tasks = [delayed(_run_and_save)(d, m, s, profile, out, threads, data_home, tune)
                  for d, m, s in todo]
         try:
             results = Parallel(return_as="generator_unordered")(tasks)
@@ -447,6 +501,10 @@ def _epilog():
                             subsequent_indent=" " * 10) for name, settings in PROFILES.items()]
     lines += ["", "methods:"]
     lines += [f"  {name:<8} {text}" for name, text in METHOD_HELP.items()]
+    lines += ["", "--tune grids (8 settings per method):"]
+    lines += [textwrap.fill(", ".join(f"{k} in {v}" for k, v in grid.items()), 79,
+                            initial_indent=f"  {name:<8}", subsequent_indent=" " * 10)
+              for name, grid in TUNING_GRIDS.items()]
     lines += ["", "datasets (all = the 15 registered benchmark files):",
               textwrap.fill(", ".join(DATASETS), 79, initial_indent="  ",
                             subsequent_indent="  "),
@@ -486,6 +544,10 @@ def build_parser():
                              "shared among them")
     parser.add_argument("--backend", default="loky",
                         help="joblib backend: loky (default), threading, ray, dask, ...")
+    parser.add_argument("--tune", action="store_true",
+                        help="choose each method's regularization and learning rate among "
+                             "8 settings by 3-fold cross-validation on the training part, "
+                             "then refit (about 25 fits per run; grids below)")
     parser.add_argument("--data-home", default=None,
                         help="directory searched first for the registered .mat files "
                              "(default: $SKLEARN_SET_DATA)")
@@ -512,7 +574,8 @@ def main(argv=None):
         _register_backend(args.backend)
         run_study(args.datasets, args.methods, list(range(args.seeds)), args.out,
                   profile=args.profile, n_jobs=args.n_jobs, backend=args.backend,
-                  data_home=args.data_home, argv=argv, log=lambda m: print(m, flush=True))
+                  data_home=args.data_home, argv=argv, log=lambda m: print(m, flush=True),
+                  tune=args.tune)
     except (Exception, KeyboardInterrupt) as exc:  # one readable line, unless --debug
         if args.debug:
             traceback.print_exc()
