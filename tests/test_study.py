@@ -452,6 +452,9 @@ def test_tuning_chooses_by_inner_cross_validation_and_records_it(tmp_path):
     runner.run_study(["digits"], ["logreg"], [0], tmp_path, profile="smoke", tune=True,
                      log=lambda m: None)
     assert (tmp_path / "runs" / "digits__logreg__0.json").exists()
+    assert report.main([str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "**Tuned** (`--tune`)" in text and "| logreg | C in [0.001" in text
     with pytest.raises(ValueError, match="without --tune"):  # never mixed in one directory
         runner.run_study(["digits"], ["logreg"], [1], tmp_path, profile="smoke",
                          log=lambda m: None)

@@ -222,6 +222,30 @@ def _statistics_section(groups, methods, plots):
     return lines
 
 
+def _tuning_section(records, grids):
+    """Markdown lines: each method's grid, and the settings its runs chose."""
+    lines = ["**Tuned** (`--tune`): in each run, each method's setting is chosen among its "
+             "grid by 3-fold stratified cross-validation on the training part, refit on "
+             "all of it, and scored once on the test part.", "",
+             "| method | grid | chosen (runs) | inner CV accuracy |", "|---|---|---|---|"]
+    for method in _method_order(_group(records)):
+        tuned = [r["tuning"] for r in _finished(records)
+                 if r["row"]["method"] == method and "tuning" in r]
+        if not tuned:
+            continue
+        choices = {}
+        for t in tuned:
+            key = ", ".join(f"{k}={v}" for k, v in sorted(t["best_params"].items()))
+            choices[key] = choices.get(key, 0) + 1
+        chosen = "; ".join(f"{k} ({n})" for k, n in sorted(choices.items(),
+                                                           key=lambda kv: -kv[1]))
+        cv = np.array([t["cv_accuracy"] for t in tuned])
+        grid = ", ".join(f"{k} in {v}" for k, v in grids.get(method, {}).items())
+        lines.append(f"| {method} | {grid} | {chosen} | {cv.mean():.3f} ± "
+                     f"{cv.std(ddof=1) if cv.size > 1 else 0.0:.3f} |")
+    return lines + [""]
+
+
 def render_markdown(records, study, plots=()):
     """The report as Markdown text."""
     groups = _group(records)
@@ -229,12 +253,18 @@ def render_markdown(records, study, plots=()):
     lines = ["# Generalization study", ""]
     if study:
         commands = study.get("commands") or [study["command"]]
+        settings = dict(study["settings"])
+        grids = settings.pop("tune", None)
         lines += [
             f"Profile `{study['profile']}`, produced by:", "",
             "```", *commands, "```", "",
-            "Hyperparameters (the same for every dataset and method): "
-            + ", ".join(f"`{k}={v}`" for k, v in study["settings"].items()) + ".", "",
+            ("Hyperparameters (the same for every dataset and method, but for those each "
+             "method tunes): " if grids else
+             "Hyperparameters (the same for every dataset and method): ")
+            + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".", "",
         ]
+        if grids:
+            lines += _tuning_section(records, grids)
     if not _finished(records):
         lines.append(
             f"No run has finished yet ({len(records)} in the study, all diverged); there is "
