@@ -9,10 +9,13 @@ For each layer shape (Erdős–Rényi, epsilon 20, float32) it times, as the med
 * ``input grad``: :func:`~sklearn_set._cuda_kernels.spmm_transposed`, against
   ``W @ delta``;
 * ``SDDMM+update``: the weight gradient at the connections fused with the momentum
-  update, against CuPy's composite: the gradient gathered in chunks of connections
+  update (:func:`~sklearn_set._cuda_kernels.backward_momentum_update` without an input
+  gradient, as for a first layer), against CuPy's composite: the gradient gathered in chunks of connections
   (``(x[rows] * delta[cols]).sum(1)``; cuSPARSE's SDDMM is not exposed by CuPy), then
   the momentum update as array expressions;
-* ``step``: the three together.
+* ``step``: the three together, and ``fused step``: the forward pass and
+  :func:`~sklearn_set._cuda_kernels.backward_momentum_update` with the input gradient,
+  as training runs.
 
 Then ``SETMLPClassifier(device="cuda")`` trains one epoch (SET evolution included) of
 ``benchmarks/bench_scale.py``'s model (3 x 350 000 hidden on 200 lung-shaped samples),
@@ -55,7 +58,6 @@ def ours(layer, x, delta, local, repeats):
     below = cuda.device_array(x.shape, np.float32)
     epoch = cuda.to_device(np.zeros(4))
     lr, momentum, decay = np.float32(1e-3), np.float32(0.9), np.float32(1e-6)
-    n_blocks = max(1, -(-layer.nnz // K.CONNECTIONS_PER_BLOCK))
 
     def forward():
         K.spmm_activate[K.blocks(out.size), K.THREADS](
@@ -67,16 +69,23 @@ def ours(layer, x, delta, local, repeats):
             layer.indptr, layer.indices, layer.weights, delta, local, below)
 
     def update():
-        K.sddmm_momentum_update[n_blocks, K.SDDMM_THREADS](
+        K.backward_momentum_update[layer.n_in, K.LANES](
             layer.indptr, layer.indices, x, delta, layer.weights, layer.velocity, lr,
-            momentum, decay, False, np.float32(0), epoch)
+            momentum, decay, False, np.float32(0), epoch, local, local)
 
     def step():
         forward()
         input_gradient()
         update()
 
-    return [_median_ms(f, repeats) for f in (forward, input_gradient, update, step)]
+    def fused_step():
+        forward()
+        K.backward_momentum_update[layer.n_in, K.LANES](
+            layer.indptr, layer.indices, x, delta, layer.weights, layer.velocity, lr,
+            momentum, decay, False, np.float32(0), epoch, below, local)
+
+    return [_median_ms(f, repeats) for f in (forward, input_gradient, update, step,
+                                             fused_step)]
 
 
 def cupy_composite(topology, weights, x_host, delta_host, repeats, chunk=1 << 22):
@@ -176,8 +185,9 @@ def main(argv=None):
     for spec in args.layers.split(","):
         n_in, n_out, batch = (int(v) for v in spec.lower().split("x"))
         nnz, mine, theirs = layer_rows((n_in, n_out, batch), args.repeats, rng)
-        for part, m, t in zip(("forward", "input grad", "SDDMM+update", "step"), mine,
-                              theirs or [None] * 4):
+        reference = theirs + [theirs[3]] if theirs else [None] * 5  # CuPy has no fusion
+        for part, m, t in zip(("forward", "input grad", "SDDMM+update", "step",
+                               "fused step"), mine, reference):
             t_text = f"{t:9.2f}" if t is not None else f"{'n/a':>9}"
             ratio = f"{t / m:9.1f}" if t is not None else f"{'':>9}"
             print(f"{spec:<24} {nnz:>11,} {part:<13} {m:9.2f} {t_text} {ratio}")

@@ -31,7 +31,7 @@ import math
 import numpy as np
 from numba import config, cuda
 
-from ._cuda_kernels import THREADS, _row_of, blocks
+from ._cuda_kernels import THREADS, blocks
 from ._kernels import _uniform
 
 __all__ = ["evolve_layer", "exclusive_scan", "select_smallest", "REGROW_KINDS"]
@@ -390,6 +390,19 @@ def _merge_rows(indptr, indices, weights, velocity, removed, row_start, bucket_c
             new_velocity[o] = 0.0
             s += 1
         o += 1
+
+
+@cuda.jit(device=True)
+def _row_of(indptr, p):
+    """The input neuron of connection ``p``: the last ``i`` with ``indptr[i] <= p``."""
+    low, high = 0, indptr.shape[0] - 1
+    while high - low > 1:
+        middle = (low + high) // 2
+        if indptr[middle] <= p:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 @cuda.jit

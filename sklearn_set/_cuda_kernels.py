@@ -10,9 +10,10 @@ either.
 
 Threads are laid out one per ``(neuron, sample)`` with the sample fastest, so that a
 warp reads consecutive samples of one row: every activation read is coalesced. The
-weight gradient at connections (SDDMM) gives each connection 32 lanes that split the
-batch, reduced in shared memory, and feeds each gradient straight into the momentum
-update, so no ``nnz``-sized gradient is ever stored.
+backward pass is fused as on the CPU: one warp per input neuron walks its connections,
+adding each into the input gradient and reducing its weight gradient in shared memory
+straight into the momentum update, so no ``nnz``-sized gradient is ever stored and each
+``delta`` row is read once.
 
 Nothing here allocates: every kernel writes into arrays its caller owns. Batch-level
 scalars (loss, correct predictions) are accumulated on the device, in float64, so that
@@ -27,24 +28,20 @@ from numba import config, cuda
 from ._kernels import _activation, _momentum, _uniform
 
 __all__ = [
-    "THREADS", "LANES", "CONNECTIONS_PER_BLOCK", "SDDMM_THREADS", "blocks",
-    "gather_columns", "spmm_activate", "spmm_transposed", "sddmm_momentum_update",
+    "THREADS", "LANES", "blocks",
+    "gather_columns", "spmm_activate", "spmm_transposed", "backward_momentum_update",
     "bias_momentum_update", "softmax_cross_entropy", "squared_error", "squared_norm",
     "finish_batch", "STAT_LOSS", "STAT_CORRECT", "EPOCH_LOSS", "EPOCH_WEIGHT",
     "EPOCH_CORRECT", "EPOCH_FAILED",
 ]
 
-#: Threads per block of the elementwise kernels; lanes that share one connection's dot
-#: product over the batch (a power of two) and connections per block, in
-#: :func:`sddmm_momentum_update`. numba's simulator runs each thread as a Python
-#: thread, so under it the blocks are small.
+#: Threads per block of the elementwise kernels, and lanes (a power of two) that share
+#: one input neuron's samples in :func:`backward_momentum_update`. numba's simulator
+#: runs each thread as a Python thread, so under it the blocks are small.
 if config.ENABLE_CUDASIM:
-    THREADS, LANES, CONNECTIONS_PER_BLOCK = 32, 4, 8
+    THREADS, LANES = 32, 4
 else:
-    THREADS, LANES, CONNECTIONS_PER_BLOCK = 256, 32, 8
-#: Threads per block of :func:`sddmm_momentum_update` (a constant, as its shared array
-#: needs one).
-SDDMM_THREADS = LANES * CONNECTIONS_PER_BLOCK
+    THREADS, LANES = 256, 32
 
 _ZERO, _ONE = np.float32(0.0), np.float32(1.0)
 
@@ -106,8 +103,8 @@ def spmm_transposed(indptr, indices, weights, delta, local_gradient, out):
     """Input gradient: ``out[i] = sum_j W[i, j] * delta[j]``, times
     ``local_gradient[i]`` unless that is empty (which makes it the layer below's delta).
 
-    Launched before :func:`sddmm_momentum_update` on the same stream, so it reads the
-    weights as they were before the step, as the CPU's fused kernel does.
+    The input-gradient half of :func:`backward_momentum_update`, on its own: the
+    benchmark compares it with cuSPARSE's ``W @ delta``.
     """
     tid = cuda.grid(1)
     n_in, batch = out.shape
@@ -123,53 +120,56 @@ def spmm_transposed(indptr, indices, weights, delta, local_gradient, out):
     out[i, b] = g
 
 
-@cuda.jit(device=True)
-def _row_of(indptr, p):
-    """The input neuron of connection ``p``: the last ``i`` with ``indptr[i] <= p``."""
-    low, high = 0, indptr.shape[0] - 1
-    while high - low > 1:
-        middle = (low + high) // 2
-        if indptr[middle] <= p:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
 @cuda.jit
-def sddmm_momentum_update(indptr, indices, x, delta, weights, velocity, learning_rate,
-                          momentum, decay, nesterov, shrink, epoch):
-    """The weight gradient at each connection, ``x[i] . delta[j]``, fed straight into
-    the momentum step of :func:`._kernels.momentum_update`.
+def backward_momentum_update(indptr, indices, x, delta, weights, velocity, learning_rate,
+                             momentum, decay, nesterov, shrink, epoch, grad_input,
+                             local_gradient):
+    """:func:`._kernels.backward_momentum_update` on the device: per input neuron, the
+    input gradient, the weight gradient at each connection and its momentum step, in
+    one pass over the connections, each ``delta`` row read once for both.
 
-    A block of ``SDDMM_THREADS`` threads takes ``CONNECTIONS_PER_BLOCK`` connections;
-    the lanes of one connection read consecutive samples (coalesced) and their partial
-    sums are reduced in shared memory. Does nothing once ``epoch[EPOCH_FAILED]`` is set
-    (see :func:`finish_batch`): the weights stay those of the last good step.
+    One block of ``LANES`` threads per input neuron ``i``; lane ``l`` owns samples
+    ``l, l + LANES, ...``. For each connection, the lanes add ``w * delta[j]`` into
+    their samples of ``grad_input[i]`` with the weight as it was, reduce
+    ``x[i] . delta[j]`` in shared memory, and lane 0 takes the step. ``grad_input`` is
+    then multiplied by ``local_gradient`` (unless that is empty), which makes it the
+    layer below's delta; an empty ``grad_input`` skips the input gradient (the first
+    layer). No step is taken once ``epoch[EPOCH_FAILED]`` is set (see
+    :func:`finish_batch`): the weights stay those of the last good step.
     """
-    partial = cuda.shared.array(SDDMM_THREADS, dtype=np.float32)
-    lane = cuda.threadIdx.x % LANES
-    slot = cuda.threadIdx.x // LANES
-    p = cuda.blockIdx.x * CONNECTIONS_PER_BLOCK + slot
-    nnz = weights.shape[0]
+    partial = cuda.shared.array(LANES, dtype=np.float32)
+    i = cuda.blockIdx.x
+    lane = cuda.threadIdx.x
     batch = x.shape[1]
-    g = _ZERO
-    if p < nnz:
-        i = _row_of(indptr, p)
-        j = indices[p]
+    with_input_gradient = grad_input.shape[0] > 0
+    frozen = epoch[EPOCH_FAILED] != 0
+    if with_input_gradient:
         for b in range(lane, batch, LANES):
-            g += x[i, b] * delta[j, b]
-    partial[cuda.threadIdx.x] = g
-    cuda.syncthreads()
-    width = LANES // 2
-    while width > 0:
-        if lane < width:
-            partial[cuda.threadIdx.x] += partial[cuda.threadIdx.x + width]
+            grad_input[i, b] = _ZERO
+    for p in range(indptr[i], indptr[i + 1]):
+        j = indices[p]
+        w = weights[p]  # every lane reads it before lane 0 may write it, below
+        g = _ZERO
+        for b in range(lane, batch, LANES):
+            d = delta[j, b]
+            g += x[i, b] * d
+            if with_input_gradient:
+                grad_input[i, b] += w * d
+        partial[lane] = g
         cuda.syncthreads()
-        width //= 2
-    if lane == 0 and p < nnz and epoch[EPOCH_FAILED] == 0:
-        weights[p], velocity[p] = _momentum(weights[p], velocity[p], partial[cuda.threadIdx.x],
-                                            learning_rate, momentum, decay, nesterov, shrink)
+        width = LANES // 2
+        while width > 0:
+            if lane < width:
+                partial[lane] += partial[lane + width]
+            cuda.syncthreads()
+            width //= 2
+        if lane == 0 and not frozen:
+            weights[p], velocity[p] = _momentum(w, velocity[p], partial[0], learning_rate,
+                                                momentum, decay, nesterov, shrink)
+        cuda.syncthreads()  # partial is reused by the next connection
+    if with_input_gradient and local_gradient.shape[0] > 0:
+        for b in range(lane, batch, LANES):
+            grad_input[i, b] *= local_gradient[i, b]
 
 
 @cuda.jit

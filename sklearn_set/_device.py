@@ -226,16 +226,12 @@ class CUDABackend:
         shrink = np.float32(shrink)
         for k in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[k]
-            below = None
-            if k > 0:  # before the update: the input gradient reads the old weights
-                below = buffers.deltas[k - 1]
-                K.spmm_transposed[K.blocks(below.size), K.THREADS](
-                    layer.indptr, layer.indices, layer.weights, delta,
-                    buffers.local_gradients[k - 1], below)
-            n_blocks = max(1, -(-layer.nnz // K.CONNECTIONS_PER_BLOCK))
-            K.sddmm_momentum_update[n_blocks, K.SDDMM_THREADS](
+            below, local = self._no_gradient, self._no_gradient  # the first layer: none
+            if k > 0:
+                below, local = buffers.deltas[k - 1], buffers.local_gradients[k - 1]
+            K.backward_momentum_update[layer.n_in, K.LANES](
                 layer.indptr, layer.indices, inputs[k], delta, layer.weights, layer.velocity,
-                lr, mom, decay, nesterov, shrink, self._epoch)
+                lr, mom, decay, nesterov, shrink, self._epoch, below, local)
             K.bias_momentum_update[K.blocks(layer.n_out), K.THREADS](
                 layer.bias, layer.bias_velocity, delta, lr, mom, nesterov, self._epoch)
             delta = below
