@@ -62,10 +62,10 @@ class DeviceLayer:
 
     def to_host(self):
         """The layer as a host :class:`SparseLayer`, its transposed view included."""
-        topology = Topology(self.n_in, self.n_out, self.indptr.copy_to_host(),
-                            self.indices.copy_to_host())
-        topology._transposed = (self.t_indptr.copy_to_host(), self.t_indices.copy_to_host(),
-                                self.t_order.copy_to_host())
+        topology = Topology.with_transposed(
+            self.n_in, self.n_out, self.indptr.copy_to_host(), self.indices.copy_to_host(),
+            (self.t_indptr.copy_to_host(), self.t_indices.copy_to_host(),
+             self.t_order.copy_to_host()))
         return SparseLayer(topology, self.weights.copy_to_host(), self.bias.copy_to_host(),
                            self.velocity.copy_to_host(), self.bias_velocity.copy_to_host())
 

@@ -287,6 +287,14 @@ class Topology:
         return cls(n_in, n_out, indptr, indices)
 
     @classmethod
+    def with_transposed(cls, n_in, n_out, indptr, indices, transposed):
+        """A topology whose transposed view ``(t_indptr, t_indices, t_order)`` was
+        already built elsewhere (on a GPU, see :mod:`._device`), so it is not rebuilt."""
+        topology = cls(n_in, n_out, indptr, indices)
+        topology._transposed = tuple(transposed)
+        return topology
+
+    @classmethod
     def empty(cls, n_in, n_out):
         """A layer of shape ``(n_in, n_out)`` with no connections."""
         return cls(n_in, n_out, np.zeros(n_in + 1, dtype=INDPTR_DTYPE),
