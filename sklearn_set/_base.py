@@ -526,8 +526,10 @@ class BaseSETMLP(BaseEstimator):
             )
         return min(self.batch_size, n_samples)
 
+    @kernel_threads()
     def _fit(self, X, y, incremental, sample_weight=None, classes=None):
-        """The one training path of ``fit``, warm start and ``partial_fit``."""
+        """The one training path of ``fit``, warm start and ``partial_fit``, its kernels
+        within the thread limit joblib sets (see :func:`._threads.kernel_threads`)."""
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True.")
         first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)

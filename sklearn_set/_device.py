@@ -122,7 +122,6 @@ class CUDABackend:
         self._epoch = cuda.to_device(np.zeros(4))
         self._no_gradient = cuda.device_array((0, 0), dtype=np.float32)
         self._order = None
-        self._fresh = True
 
     # -- moving the network -----------------------------------------------------------
     def _load(self, network):

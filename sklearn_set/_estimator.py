@@ -11,7 +11,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import AUTO_BATCH_SIZE, BaseSETMLP, with_shared_docs
 from ._export import to_mlpclassifier
-from ._threads import kernel_threads
 
 __all__ = ["SETMLPClassifier"]
 
@@ -171,8 +170,7 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
         -------
         self : SETMLPClassifier
         """
-        with kernel_threads():
-            return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -203,9 +201,8 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
         -------
         self : SETMLPClassifier
         """
-        with kernel_threads():
-            return self._fit(X, y, incremental=True, sample_weight=sample_weight,
-                             classes=classes)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight,
+                         classes=classes)
 
     def to_mlpclassifier(self):
         """A fitted dense :class:`~sklearn.neural_network.MLPClassifier` with the same function.

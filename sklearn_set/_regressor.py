@@ -10,7 +10,6 @@ from sklearn.metrics import r2_score
 from sklearn.utils.validation import column_or_1d
 
 from ._base import DTYPE, BaseSETMLP, with_shared_docs
-from ._threads import kernel_threads
 
 __all__ = ["SETMLPRegressor"]
 
@@ -106,8 +105,7 @@ class SETMLPRegressor(RegressorMixin, BaseSETMLP):
         -------
         self : SETMLPRegressor
         """
-        with kernel_threads():
-            return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
@@ -128,8 +126,7 @@ class SETMLPRegressor(RegressorMixin, BaseSETMLP):
         -------
         self : SETMLPRegressor
         """
-        with kernel_threads():
-            return self._fit(X, y, incremental=True, sample_weight=sample_weight)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted targets.

@@ -309,9 +309,10 @@ def parse_source(source):
         if not data_id.isdigit():
             raise ValueError(f"Expected openml:<numeric id>, got {text!r}.")
         return "openml", data_id
-    by_lower = {n.lower(): n for n in dataset_names()}
-    if text.lower() in by_lower:
-        return "registered", by_lower[text.lower()]
+    try:
+        return "registered", _canonical_name(text)
+    except ValueError:
+        pass
     path = Path(text).expanduser()
     if path.suffix.lower() not in _READERS:
         raise ValueError(

@@ -15,6 +15,24 @@ def random_topology(rng, n_in, n_out, nnz):
     return Topology.from_keys(keys, n_in, n_out)
 
 
+def _empty_rows_and_columns(rng):
+    # rows 0 and 3 and columns 1 and 4 have no connection
+    keys = np.array([0 * 6 + 0, 1 * 6 + 2, 1 * 6 + 5, 2 * 6 + 3, 4 * 6 + 0, 4 * 6 + 5])
+    return Topology.from_keys(keys.astype(np.int64), 5, 6)
+
+
+def edge_case_topologies(random_shape, dense_shape):
+    """Topologies the kernels must get right, by name: a random one and a fully
+    connected one of the given ``(n_in, n_out, nnz)``, one with empty rows and empty
+    columns, and one with a single connection."""
+    return {
+        "random": lambda rng: random_topology(rng, *random_shape),
+        "dense": lambda rng: random_topology(rng, *dense_shape),
+        "empty_rows_and_columns": _empty_rows_and_columns,
+        "single_connection": lambda rng: Topology.from_keys(np.array([17], dtype=np.int64), 4, 9),
+    }
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -18,7 +18,7 @@ from sklearn_set import SETMLPClassifier, SETMLPRegressor, _kernels
 from sklearn_set._evolution import set_keep_mask
 from sklearn_set._topology import Topology
 
-from .conftest import random_topology
+from .conftest import edge_case_topologies, random_topology
 
 if not (config.ENABLE_CUDASIM or cuda.is_available()):
     pytest.skip("needs numba's CUDA simulator or a GPU (see tests/test_cuda.py)",
@@ -35,17 +35,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarn
 TOL = dict(rtol=1e-5, atol=1e-6)
 
 
-def _empty_rows_and_columns(rng):
-    keys = np.array([0 * 6 + 0, 1 * 6 + 2, 1 * 6 + 5, 2 * 6 + 3, 4 * 6 + 0, 4 * 6 + 5])
-    return Topology.from_keys(keys.astype(np.int64), 5, 6)
-
-
-TOPOLOGIES = {
-    "random": lambda rng: random_topology(rng, 13, 11, 40),
-    "dense": lambda rng: random_topology(rng, 5, 4, 20),
-    "empty_rows_and_columns": _empty_rows_and_columns,
-    "single_connection": lambda rng: Topology.from_keys(np.array([17], dtype=np.int64), 4, 9),
-}
+TOPOLOGIES = edge_case_topologies(random_shape=(13, 11, 40), dense_shape=(5, 4, 20))
 
 
 @pytest.fixture(params=list(TOPOLOGIES))

@@ -3,26 +3,14 @@ import pytest
 from numpy.testing import assert_allclose
 
 from sklearn_set import _kernels
-from sklearn_set._topology import Topology
 
 from . import _reference as ref
-from .conftest import random_topology
+from .conftest import edge_case_topologies, random_topology
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
-def _empty_rows_and_columns(rng):
-    # rows 0 and 3 and columns 1 and 4 have no connection
-    keys = np.array([0 * 6 + 0, 1 * 6 + 2, 1 * 6 + 5, 2 * 6 + 3, 4 * 6 + 0, 4 * 6 + 5])
-    return Topology.from_keys(keys.astype(np.int64), 5, 6)
-
-
-TOPOLOGIES = {
-    "random": lambda rng: random_topology(rng, 37, 23, 200),
-    "dense": lambda rng: random_topology(rng, 7, 5, 35),
-    "empty_rows_and_columns": _empty_rows_and_columns,
-    "single_connection": lambda rng: Topology.from_keys(np.array([17], dtype=np.int64), 4, 9),
-}
+TOPOLOGIES = edge_case_topologies(random_shape=(37, 23, 200), dense_shape=(7, 5, 35))
 
 
 @pytest.fixture(params=list(TOPOLOGIES))

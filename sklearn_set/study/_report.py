@@ -117,9 +117,9 @@ def compare(groups, method, baseline, column, higher_is_better=True):
 _MIN_SEEDS_FOR_CLEAR = 5
 
 
-def _few_seeds_warning(records):
+def _few_seeds_warning(groups):
     """A sentence when some dataset and method has fewer than 5 seeds, else ``""``."""
-    counts = [len(runs) for methods in _group(records).values() for runs in methods.values()]
+    counts = [len(runs) for methods in groups.values() for runs in methods.values()]
     fewest = min(counts, default=0)
     if fewest >= _MIN_SEEDS_FOR_CLEAR:
         return ""
@@ -222,13 +222,13 @@ def _statistics_section(groups, methods, plots):
     return lines
 
 
-def _tuning_section(records, grids):
+def _tuning_section(records, methods, grids):
     """Markdown lines: each method's grid, and the settings its runs chose."""
     lines = ["**Tuned** (`--tune`): in each run, each method's setting is chosen among its "
              "grid by 3-fold stratified cross-validation on the training part, refit on "
              "all of it, and scored once on the test part.", "",
              "| method | grid | chosen (runs) | inner CV accuracy |", "|---|---|---|---|"]
-    for method in _method_order(_group(records)):
+    for method in methods:
         tuned = [r["tuning"] for r in _finished(records)
                  if r["row"]["method"] == method and "tuning" in r]
         if not tuned:
@@ -264,7 +264,7 @@ def render_markdown(records, study, plots=()):
             + ", ".join(f"`{k}={v}`" for k, v in settings.items()) + ".", "",
         ]
         if grids:
-            lines += _tuning_section(records, grids)
+            lines += _tuning_section(records, methods, grids)
     if not _finished(records):
         lines.append(
             f"No run has finished yet ({len(records)} in the study, all diverged); there is "
@@ -295,7 +295,7 @@ def render_markdown(records, study, plots=()):
             "Per dataset, by the mean over seeds; *clear* means the mean paired "
             "(same split) difference exceeds twice its standard error. A smaller "
             "generalization gap (train − test accuracy) counts as a win."
-            + _few_seeds_warning(records), "",
+            + _few_seeds_warning(groups), "",
             "| against | metric | wins (clear) | ties | losses (clear) | datasets compared | left out |",
             "|---|---|---|---|---|---|---|",
         ]
