@@ -17,7 +17,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -110,6 +110,14 @@ PARAMETERS_DOC = """    Parameters
         0.3 for the classifier and 0 for the regressor: the noise of dropped
         activations reaches a regressor's outputs unsquashed, and made its SGD
         diverge on targets far from 0 where ``MLPRegressor``'s did not.
+    loss : {"auto", "log_loss", "squared_error"}, default="auto"
+        What training minimises. ``"auto"`` is ``"log_loss"`` for the classifier
+        (softmax outputs, cross-entropy) and ``"squared_error"`` for the regressor
+        (identity outputs). For the classifier, ``"squared_error"`` puts a sigmoid on
+        each output and minimises half the squared error against the one-hot classes,
+        as the original SET-MLP code does: its gradient vanishes as outputs saturate,
+        which kept that code's batch-2 SGD stable where cross-entropy diverged
+        (``python -m sklearn_set.study run --profile original``). CPU only for now.
     alpha : float, default=1e-4
         L2 penalty, with the same meaning as in :class:`~sklearn.neural_network.MLPClassifier`:
         each batch minimises ``loss + 0.5 * alpha * ||W||^2 / batch_weight``, where
@@ -259,8 +267,8 @@ ATTRIBUTES_DOC = """    n_features_in_ : int
     n_outputs_ : int
         Number of output neurons: classes, or regression targets.
     out_activation_ : str
-        ``"softmax"`` for the classifier (for every number of classes), ``"identity"``
-        for the regressor.
+        ``"softmax"`` for the classifier (for every number of classes; ``"logistic"``
+        with ``loss="squared_error"``), ``"identity"`` for the regressor.
     n_iter_ : int
         Epochs run, summed over warm starts and ``partial_fit`` calls, as in
         :class:`~sklearn.neural_network.MLPClassifier`. The evolve-and-prune schedule
@@ -303,7 +311,7 @@ ATTRIBUTES_DOC = """    n_features_in_ : int
 class BaseSETMLP(BaseEstimator):
     """The sparse network and its fit loop, for a subclass that defines its targets.
 
-    A subclass sets ``_OUTPUT`` (the network's head, see :data:`._network.OUTPUTS`),
+    A subclass sets ``_HEADS`` (the network's output head for each ``loss``),
     ``_SCORE_NAME`` and ``_TARGET_CHECKS``, and implements ``_encode_targets``,
     ``_stratify``, ``_score_outputs`` and ``_constant_loss``.
     """
@@ -314,6 +322,7 @@ class BaseSETMLP(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
         "zeta": [Interval(Real, 0, 1, closed="left")],
         "dropout": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
+        "loss": [StrOptions({"auto", "log_loss", "squared_error"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, 1, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
@@ -356,6 +365,7 @@ class BaseSETMLP(BaseEstimator):
         epsilon=20.0,
         zeta=0.3,
         dropout="auto",
+        loss="auto",
         alpha=1e-4,
         weight_decay=0.0,
         max_grad_norm=None,
@@ -394,6 +404,7 @@ class BaseSETMLP(BaseEstimator):
         self.epsilon = epsilon
         self.zeta = zeta
         self.dropout = dropout
+        self.loss = loss
         self.alpha = alpha
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
@@ -427,7 +438,8 @@ class BaseSETMLP(BaseEstimator):
         self.warm_start = warm_start
         self.device = device
 
-    _OUTPUT = None
+    #: the network's output head (see :data:`._network.OUTPUTS`) for each loss
+    _HEADS = {}
     _SCORE_NAME = None
     #: what ``"auto"`` means, for each parameter that accepts it
     _AUTO = {}
@@ -512,6 +524,14 @@ class BaseSETMLP(BaseEstimator):
         """Parameter ``name``, with ``"auto"`` resolved for this estimator."""
         value = getattr(self, name)
         return self._AUTO[name] if isinstance(value, str) and value == "auto" else value
+
+    def _output_head(self):
+        """The network's output head for ``loss``; refuses a loss this estimator lacks."""
+        loss = self._resolved("loss")
+        if loss not in self._HEADS:
+            raise ValueError(f"{type(self).__name__} has no loss={loss!r}; expected one "
+                             f"of {sorted(self._HEADS)} or 'auto'.")
+        return self._HEADS[loss]
 
     def _learning_rate(self):
         return self._resolved("learning_rate_init")
@@ -631,7 +651,7 @@ class BaseSETMLP(BaseEstimator):
                          np.dtype(DTYPE).itemsize)
         self.network_ = SparseMLP.erdos_renyi(
             layer_sizes, self.epsilon, rng,
-            activation=self.activation, dropout=self._resolved("dropout"), output=self._OUTPUT,
+            activation=self.activation, dropout=self._resolved("dropout"), output=self._output_head(),
             weight_init=self.weight_init, dtype=DTYPE,
         )
         self.n_layers_ = len(layer_sizes)
@@ -685,6 +705,7 @@ class BaseSETMLP(BaseEstimator):
         sample_weight)`` with ``early_stopping``.
         """
         self.network_.dropout = self._resolved("dropout")
+        self.network_.output = self._output_head()  # a warm start may change the loss
         self._backend = make_backend(self.device, self.network_, data, DTYPE, batch_size)
         try:
             return self._run_epochs_on_backend(data, batch_size, rng, schedule, clock,
@@ -808,7 +829,7 @@ class BaseSETMLP(BaseEstimator):
             "samples": n_samples,
             "train_loss": train_loss,
         }
-        if self._OUTPUT == "softmax":
+        if is_classifier(self):
             record["train_accuracy"] = n_correct / n_samples
         record.update({
             "nnz_start": network.nnz,

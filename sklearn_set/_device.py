@@ -107,12 +107,15 @@ class CUDABackend:
             )
         self.activation, self.dropout, self.output = (network.activation, network.dropout,
                                                       network.output)
+        if self.output == "logistic":
+            raise ValueError("loss='squared_error' is not implemented for the classifier on "
+                             "device='cuda' yet; use device='cpu' or loss='log_loss'.")
         self._load(network)
         X, y, sample_weight = data
         self._X_host = X if sp.issparse(X) else None
         self._X = None if sp.issparse(X) else cuda.to_device(np.ascontiguousarray(X, np.float32))
         self._y = cuda.to_device(np.ascontiguousarray(
-            y, dtype=np.int64 if self.output == "softmax" else np.float32))
+            y, dtype=np.float32 if self.output == "identity" else np.int64))
         self._sample_weight_host = sample_weight
         self._sample_weight = cuda.to_device(
             np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight, float))

@@ -27,7 +27,8 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
     among positive and negative weights) and regrows as many at random free
     positions, so the number of connections stays constant while the topology adapts.
 
-    Training is mini-batch SGD with momentum on softmax cross-entropy, in float32.
+    Training is mini-batch SGD with momentum on softmax cross-entropy (or, with
+    ``loss="squared_error"``, on the squared error of sigmoid outputs), in float32.
     :class:`SETMLPRegressor` is the same network with an identity output trained on
     squared error.
 
@@ -56,8 +57,8 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
     True
     """
 
-    _AUTO = {"learning_rate_init": 0.01, "dropout": 0.3}
-    _OUTPUT = "softmax"
+    _AUTO = {"learning_rate_init": 0.01, "dropout": 0.3, "loss": "log_loss"}
+    _HEADS = {"log_loss": "softmax", "squared_error": "logistic"}
     _SCORE_NAME = "accuracy"
     @staticmethod
     def _check_targets(y, name="y"):
@@ -133,7 +134,10 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
         return y
 
     def _score_outputs(self, proba, y, sample_weight):
-        """Accuracy and mean cross-entropy of ``proba`` on class indices ``y``."""
+        """Accuracy and mean cross-entropy of ``proba`` on class indices ``y`` (sigmoid
+        outputs are normalised first, as :meth:`predict_proba` does)."""
+        if self.network_.output == "logistic":
+            proba = proba / proba.sum(axis=1, keepdims=True)
         picked = proba[np.arange(y.shape[0]), y]
         correct = proba.argmax(axis=1) == y
         log_loss = -np.log(np.maximum(picked, 1e-12))
@@ -210,7 +214,8 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
         For tools that only understand the dense model (ONNX exporters, for
         instance). Missing connections become zeros, so the result holds
         ``n_in * n_out`` weights per layer. ``predict_proba`` agrees to float32
-        precision. Models with ``activation="allrelu"`` cannot be converted.
+        precision. Models with ``activation="allrelu"`` or
+        ``loss="squared_error"`` cannot be converted.
 
         Returns
         -------
@@ -231,7 +236,8 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
+            Columns follow ``classes_``. With ``loss="squared_error"``, the sigmoid
+            outputs divided by their sum.
         """
         proba = self._predict_outputs(X)
         proba /= proba.sum(axis=1, keepdims=True)

@@ -41,6 +41,11 @@ def to_mlpclassifier(estimator, batch_size):
             f"MLPClassifier has no activation {estimator.activation!r}; only models with "
             f"activation in {_SHARED_ACTIVATIONS} can be converted."
         )
+    if estimator.network_.output != "softmax":
+        raise ValueError(
+            "MLPClassifier's multiclass outputs are a softmax; a model trained with "
+            "loss='squared_error' has sigmoid outputs and cannot be converted."
+        )
     coefs = [c.toarray().astype(np.float64) for c in estimator.coefs_]
     intercepts = [b.astype(np.float64) for b in estimator.intercepts_]
     n_classes = estimator.classes_.shape[0]

@@ -31,6 +31,7 @@ __all__ = [
     "softmax",
     "cross_entropy",
     "squared_error",
+    "sigmoid_squared_error",
     "bias_momentum_update",
     "gather_columns",
     "spmm_transposed",
@@ -298,6 +299,47 @@ def squared_error(out, target, share, delta):
             loss += share[b] * residual * residual
             delta[c, b] = share[b] * residual
     return 0.5 * loss / n_outputs
+
+
+@cached_njit()
+def sigmoid_squared_error(proba, y, share, delta):
+    """Half squared error of a batch of sigmoid outputs against one-hot targets, the
+    loss of the original SET-MLP code, in one pass.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_classes, batch)
+        The logistic function of the output layer's pre-activations.
+    y : ndarray of int, shape (batch,)
+        Class indices.
+    share : ndarray of shape (batch,)
+        Each sample's share of the batch loss, summing to 1 (see :func:`cross_entropy`).
+    delta : ndarray of shape (n_classes, batch)
+        Overwritten with the gradient with respect to the pre-activations,
+        ``share * (proba - onehot(y)) * proba * (1 - proba)``, leaving out the loss's
+        ``1 / n_classes`` as :func:`squared_error` does.
+
+    Returns
+    -------
+    loss : float
+        ``0.5 * sum_b share_b * mean_c (proba - onehot(y)) ** 2``.
+    n_correct : int
+        Samples whose largest output (the first, among ties) is ``y``.
+    """
+    n_classes, batch = proba.shape
+    loss = 0.0
+    n_correct = 0
+    for b in range(batch):
+        best = 0
+        for c in range(n_classes):
+            if proba[c, b] > proba[best, b]:
+                best = c
+            p = proba[c, b]
+            residual = p - (1.0 if c == y[b] else 0.0)
+            loss += share[b] * residual * residual
+            delta[c, b] = share[b] * residual * p * (1.0 - p)
+        n_correct += best == y[b]
+    return 0.5 * loss / n_classes, n_correct
 
 
 @cached_njit()

@@ -23,6 +23,7 @@ from ._kernels import (
     cross_entropy,
     gather_columns,
     sddmm,
+    sigmoid_squared_error,
     sddmm_momentum_update,
     sddmm_squared_norm,
     softmax,
@@ -40,9 +41,10 @@ __all__ = [
 ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
 #: The kernels' code for each activation (All-ReLU is a ReLU with a negative slope).
 _KERNEL_ACTIVATION = {"relu": RELU, "allrelu": RELU, "tanh": TANH, "logistic": LOGISTIC}
-#: Output heads: softmax probabilities trained on cross-entropy (classification), or
-#: identity outputs trained on half squared error (regression).
-OUTPUTS = ("softmax", "identity")
+#: Output heads: softmax probabilities trained on cross-entropy (classification),
+#: sigmoid outputs trained on half squared error against one-hot classes (the original
+#: SET-MLP code's loss), or identity outputs trained on half squared error (regression).
+OUTPUTS = ("softmax", "logistic", "identity")
 WEIGHT_INITS = ("he_uniform", "normal")
 #: How regrown connections start: at zero, or drawn like the initial weights.
 REGROW_INITS = ("zero", "init")
@@ -300,9 +302,10 @@ class SparseMLP:
         first, third, ...) and ``-ALLRELU_SLOPE`` on even ones.
     dropout : float
         Probability of dropping a hidden activation while training (inverted dropout).
-    output : {"softmax", "identity"}
-        The output head and its loss: softmax with cross-entropy on class indices, or
-        identity with half squared error on real targets.
+    output : {"softmax", "logistic", "identity"}
+        The output head and its loss: softmax with cross-entropy on class indices,
+        sigmoid with half squared error on class indices (one-hot), or identity with
+        half squared error on real targets.
     """
 
     def __init__(self, layers, activation="relu", dropout=0.0, output="softmax"):
@@ -420,7 +423,8 @@ class SparseMLP:
             cache.local_gradients.append(local_gradient)
         if keep_gradient:
             cache.inputs.append(x)
-        output = self.layers[-1].forward(x, t_weights=t_weights, timer=timer)
+        head = (LOGISTIC, 0.0, 1.0, 0) if self.output == "logistic" else (IDENTITY, 0.0, 1.0, 0)
+        output = self.layers[-1].forward(x, head, t_weights=t_weights, timer=timer)
         if self.output == "softmax":
             _timed(timer, softmax, output)
         cache.output = output
@@ -457,12 +461,14 @@ class SparseMLP:
 
     def _output_delta(self, output, y, share, timer=None):
         """The output head's loss: its ``share``-weighted mean, its gradient w.r.t. the
-        output layer's pre-activation, and, for softmax, the number of samples whose
-        most probable class is right (0 for identity)."""
+        output layer's pre-activation, and, for a classifier's head, the number of
+        samples whose largest output is the right class (0 for identity)."""
         delta = np.empty_like(output)
         if self.output == "softmax":
             loss, n_correct = _timed(timer, cross_entropy, output, y, share,
                                      float(np.finfo(output.dtype).tiny), delta)
+        elif self.output == "logistic":
+            loss, n_correct = _timed(timer, sigmoid_squared_error, output, y, share, delta)
         else:
             loss, n_correct = _timed(timer, squared_error, output, y, share, delta), 0
         return float(loss), delta, int(n_correct)
@@ -565,7 +571,8 @@ class SparseMLP:
 
     def predict(self, X):
         """The output head's values for ``X`` of shape (n_samples, n_features): class
-        probabilities for softmax, shape (n_samples, n_outputs)."""
+        probabilities for softmax, sigmoid outputs for logistic, shape
+        (n_samples, n_outputs)."""
         outputs = np.empty((X.shape[0], self.layers[-1].topology.n_out), dtype=self.dtype)
         step = self.prediction_chunk()
         for start in range(0, X.shape[0], step):

@@ -46,8 +46,8 @@ class SETMLPRegressor(RegressorMixin, BaseSETMLP):
     True
     """
 
-    _AUTO = {"learning_rate_init": 0.001, "dropout": 0.0}
-    _OUTPUT = "identity"
+    _AUTO = {"learning_rate_init": 0.001, "dropout": 0.0, "loss": "squared_error"}
+    _HEADS = {"squared_error": "identity"}
     _SCORE_NAME = "r2"
     _TARGET_CHECKS = {"multi_output": True, "y_numeric": True}
 

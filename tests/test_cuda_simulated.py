@@ -355,3 +355,15 @@ def test_cuda_fit_evolves_prunes_and_pickles(rng, estimator):
     predictions = estimator.predict(X)
     again = pickle.loads(pickle.dumps(estimator))
     assert np.array_equal(again.predict(X), predictions)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(loss="squared_error"), "loss='squared_error' is not implemented"),
+    (dict(max_grad_norm=1.0), "max_grad_norm is not implemented"),
+])
+def test_what_the_gpu_lacks_is_refused_by_name(rng, params, match):
+    X, y = _small_data(rng)
+    clf = SETMLPClassifier((6,), epsilon=2, max_iter=1, batch_size=20, random_state=0,
+                           device="cuda", **params)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)

@@ -189,6 +189,7 @@ def test_bad_data_gets_clear_errors(X_change, y_change, error, match):
         (dict(activation="gelu"), "activation"),
         (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes"),
         (dict(hidden_layer_sizes=0), "hidden_layer_sizes"),
+        (dict(loss="hinge"), "loss"),
     ],
 )
 def test_bad_parameters_get_clear_errors(params, match):
@@ -437,3 +438,27 @@ def test_bad_sample_weight_is_refused(weights, match):
     X, y = _blobs()
     with pytest.raises(ValueError, match=match):
         _small(max_iter=1).fit(X, y, sample_weight=weights)
+
+
+def test_squared_error_loss_trains_sigmoid_outputs_like_the_original_set():
+    X, y = _blobs()
+    clf = _small(loss="squared_error", max_iter=40).fit(X, y)
+    assert clf.out_activation_ == "logistic" and clf.network_.output == "logistic"
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    assert clf.score(X, y) > 0.8  # chance is 1/3; its gradients are at most 1/4 of log loss's
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0] < 0.5  # squared error of (0, 1) outputs
+    assert "train_accuracy" in clf.history_[-1]
+    with pytest.raises(ValueError, match="loss='squared_error'"):
+        clf.to_mlpclassifier()
+    stopped = _small(loss="squared_error", early_stopping=True, max_iter=10).fit(X, y)
+    assert 0 <= stopped.best_validation_score_ <= 1
+    assert all(np.isfinite(r["val_loss"]) for r in stopped.history_)
+
+
+def test_a_warm_start_may_change_the_loss():
+    X, y = _blobs()
+    clf = _small(max_iter=5, warm_start=True).fit(X, y)
+    clf.set_params(loss="squared_error").fit(X, y)
+    assert clf.out_activation_ == "logistic" and clf.n_iter_ == 10

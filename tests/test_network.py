@@ -64,6 +64,36 @@ def test_identity_head_gradient_is_scikit_learns(n_outputs, rng):
     assert_allclose(weight_grad, n_outputs * numeric, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_logistic_head_gradient_is_that_of_its_squared_error(n_classes, rng):
+    # sigmoid outputs against one-hot classes: the reported loss is
+    # 0.5 * mean_b mean_c r^2, and the gradient leaves out the 1 / n_classes, as the
+    # identity head does
+    network = SparseMLP.erdos_renyi((6, 5, n_classes), 2.0, rng, output="logistic",
+                                    dtype=np.float64, weight_init="normal")
+    for layer in network.layers:
+        layer.weights *= 10  # saturated outputs too
+    x = rng.standard_normal((6, 7))
+    y = rng.integers(0, n_classes, 7)
+    loss, grads = network.loss_and_gradients(x, y)
+    output = network.forward(x).output
+    assert np.all((output > 0) & (output < 1))
+    assert loss == pytest.approx(0.5 * np.mean((output.T - np.eye(n_classes)[y]) ** 2))
+    h = 1e-6
+    for layer, (weight_grad, bias_grad) in zip(network.layers, grads):
+        for params, analytic in ((layer.weights, weight_grad), (layer.bias, bias_grad)):
+            numeric = np.empty_like(params)
+            for p in range(params.shape[0]):
+                saved = params[p]
+                params[p] = saved + h
+                up = network.loss_and_gradients(x, y)[0]
+                params[p] = saved - h
+                down = network.loss_and_gradients(x, y)[0]
+                params[p] = saved
+                numeric[p] = (up - down) / (2 * h)
+            assert_allclose(analytic, n_classes * numeric, rtol=1e-5, atol=1e-8)
+
+
 def test_allrelu_slope_alternates_by_layer(rng):
     network = _network(rng, "allrelu", sizes=(2, 3, 3, 3, 2))
     z = np.array([[-1.0, 2.0]])
