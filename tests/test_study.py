@@ -458,3 +458,16 @@ def test_tuning_chooses_by_inner_cross_validation_and_records_it(tmp_path):
     with pytest.raises(ValueError, match="without --tune"):  # never mixed in one directory
         runner.run_study(["digits"], ["logreg"], [1], tmp_path, profile="smoke",
                          log=lambda m: None)
+
+
+@pytest.mark.parametrize("profile", ["original", "long"])
+def test_every_profile_setting_reaches_our_engine(profile):
+    settings = {k: v for k, v in runner.PROFILES[profile].items() if k != "test_size"}
+    for method in ("static", "set", "set-zero", "set-ip"):
+        params = runner.make_estimator(method, profile, 0).get_params()
+        expected = {**settings, **runner.METHODS[method]}
+        if method != "set-ip":  # only the pruning method gets the pruning settings
+            expected = {k: v for k, v in expected.items() if not k.startswith("prune")}
+        assert {k: params[k] for k in expected} == expected
+    assert runner.make_estimator("set-zero", "original", 0).regrow_init == "zero"
+    assert runner.make_estimator("set", "original", 0).regrow_init == "init"

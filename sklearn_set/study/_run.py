@@ -117,6 +117,8 @@ METHODS = {
     "fc": dict(epsilon=np.inf, zeta=0.0),  # dense counterpart: same engine and dropout
     "static": dict(zeta=0.0),  # sparse ER topology, never evolved
     "set": dict(),
+    # differs from set only under a profile that sets regrow_init (original)
+    "set-zero": dict(regrow_init="zero"),
     "set-ip": dict(prune="importance"),
     # RigL with the RigL paper's schedule: every 100 batches, cosine-decayed zeta,
     # evolution stopped at 75 % of training.
@@ -133,6 +135,7 @@ METHOD_HELP = {
     "fc": "our engine fully connected (epsilon=inf, zeta=0): the dense counterpart",
     "static": "sparse Erdos-Renyi topology, never evolved (zeta=0)",
     "set": "Sparse Evolutionary Training: remove zeta of the weights, regrow at random",
+    "set-zero": "SET with regrown connections starting at zero (regrow_init='zero')",
     "set-ip": "SET with importance pruning of hidden neurons (prune='importance')",
     "rigl": "RigL: gradient growth every 100 batches, cosine zeta, stop at 75 %",
     "rigl-ip": "RigL with importance pruning",
