@@ -57,7 +57,8 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
     True
     """
 
-    _AUTO = {"learning_rate_init": 0.01, "dropout": 0.3, "loss": "log_loss"}
+    _AUTO = {"learning_rate_init": 0.01, "loss": "log_loss",
+             "dropout": lambda clf: 0.3 if clf.prune is None else 0.0}
     _HEADS = {"log_loss": "softmax", "squared_error": "logistic"}
     _SCORE_NAME = "accuracy"
     @staticmethod
