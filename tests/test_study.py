@@ -471,3 +471,13 @@ def test_every_profile_setting_reaches_our_engine(profile):
         assert {k: params[k] for k in expected} == expected
     assert runner.make_estimator("set-zero", "original", 0).regrow_init == "zero"
     assert runner.make_estimator("set", "original", 0).regrow_init == "init"
+
+
+def test_a_method_not_yet_run_everywhere_is_not_called_diverged():
+    records = [_record(d, m, s, 0.7 + 0.01 * k)
+               for k, d in enumerate("abcd") for s in range(2) for m in ("mlp", "static", "set")]
+    records += [_record("a", "logreg", s, 0.9) for s in range(2)]  # a study under way
+    records.append(_record("b", "fc", 0, np.nan, status="diverged"))
+    text = report.render_markdown(records, study=None)
+    assert ("Left out, for runs that diverged: fc; not run on every dataset yet: logreg."
+            in text)

@@ -177,6 +177,20 @@ def _ranked_methods(groups, methods):
     return complete, datasets, friedman(scores)
 
 
+def _left_out_note(groups, left_out):
+    """Why each method is missing from the Friedman test: some run diverged, or some
+    dataset has no run of it yet (a study still under way)."""
+    if not left_out:
+        return ""
+    diverged = [m for m in left_out if any(r.get("status") == "diverged"
+                                           for by_method in groups.values()
+                                           for r in by_method.get(m, []))]
+    missing = [m for m in left_out if m not in diverged]
+    reasons = [f"for runs that diverged: {', '.join(diverged)}" if diverged else "",
+               f"not run on every dataset yet: {', '.join(missing)}" if missing else ""]
+    return " Left out, " + "; ".join(r for r in reasons if r) + "."
+
+
 def _statistics_section(groups, methods, plots):
     """Markdown lines: Friedman with average ranks and Nemenyi's critical difference,
     then every pair's Wilcoxon signed-rank test, on the datasets' mean test accuracy."""
@@ -196,7 +210,7 @@ def _statistics_section(groups, methods, plots):
             f"**Friedman test** over {len(datasets)} datasets and the {len(complete)} methods "
             f"that finished every run everywhere: χ² = {result['statistic']:.2f}, "
             f"p = {result['p_value']:.2g}."
-            + (f" Left out, for runs that diverged: {', '.join(left_out)}." if left_out else ""),
+            + _left_out_note(groups, left_out),
             "", "| method | average rank (1 = best) |", "|---|---|",
         ]
         for m, rank in sorted(zip(complete, result["ranks"]), key=lambda pair: pair[1]):
