@@ -225,6 +225,16 @@ def softmax(logits):
         _softmax_column(logits, b)
 
 
+@njit(inline="always")
+def _first_argmax(values, b):
+    """The row of column ``b``'s largest value; the first, among ties."""
+    best = 0
+    for c in range(1, values.shape[0]):
+        if values[c, b] > values[best, b]:
+            best = c
+    return best
+
+
 @cached_njit()
 def cross_entropy(proba, y, share, tiny, delta):
     """Softmax cross-entropy of a batch from its probabilities, in one pass.
@@ -255,12 +265,9 @@ def cross_entropy(proba, y, share, tiny, delta):
     loss = 0.0
     n_correct = 0
     for b in range(batch):
-        best = 0
         for c in range(n_classes):
-            if proba[c, b] > proba[best, b]:
-                best = c
             delta[c, b] = proba[c, b]
-        n_correct += best == y[b]
+        n_correct += _first_argmax(proba, b) == y[b]
         loss -= share[b] * np.log(max(proba[y[b], b], tiny))
         delta[y[b], b] -= 1.0
         for c in range(n_classes):
@@ -330,15 +337,12 @@ def sigmoid_squared_error(proba, y, share, delta):
     loss = 0.0
     n_correct = 0
     for b in range(batch):
-        best = 0
         for c in range(n_classes):
-            if proba[c, b] > proba[best, b]:
-                best = c
             p = proba[c, b]
             residual = p - (1.0 if c == y[b] else 0.0)
             loss += share[b] * residual * residual
             delta[c, b] = share[b] * residual * p * (1.0 - p)
-        n_correct += best == y[b]
+        n_correct += _first_argmax(proba, b) == y[b]
     return 0.5 * loss / n_classes, n_correct
 
 

@@ -11,6 +11,20 @@ def _network(rng, activation, sizes=(6, 5, 4, 3), epsilon=2.0):
     )
 
 
+def _numeric_gradient(loss, params, h=1e-6):
+    """Central differences of ``loss()`` over each entry of ``params``, in place."""
+    numeric = np.empty_like(params)
+    for p in range(params.shape[0]):
+        saved = params[p]
+        params[p] = saved + h
+        up = loss()
+        params[p] = saved - h
+        down = loss()
+        params[p] = saved
+        numeric[p] = (up - down) / (2 * h)
+    return numeric
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_backward_matches_finite_differences(activation, rng):
     network = _network(rng, activation)
@@ -21,21 +35,9 @@ def test_backward_matches_finite_differences(activation, rng):
     y = rng.integers(0, 3, 7)
     _, grads = network.loss_and_gradients(x, y)
 
-    def loss():
-        return network.loss_and_gradients(x, y)[0]
-
-    h = 1e-6
     for layer, (weight_grad, bias_grad) in zip(network.layers, grads):
         for params, analytic in ((layer.weights, weight_grad), (layer.bias, bias_grad)):
-            numeric = np.empty_like(params)
-            for p in range(params.shape[0]):
-                saved = params[p]
-                params[p] = saved + h
-                up = loss()
-                params[p] = saved - h
-                down = loss()
-                params[p] = saved
-                numeric[p] = (up - down) / (2 * h)
+            numeric = _numeric_gradient(lambda: network.loss_and_gradients(x, y)[0], params)
             assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -50,17 +52,8 @@ def test_identity_head_gradient_is_scikit_learns(n_outputs, rng):
     loss, grads = network.loss_and_gradients(x, y)
     output = network.forward(x).output
     assert loss == pytest.approx(0.5 * np.mean((output.T - y) ** 2))
-    h = 1e-6
     layer, (weight_grad, _) = network.layers[0], grads[0]
-    numeric = np.empty_like(layer.weights)
-    for p in range(layer.weights.shape[0]):
-        saved = layer.weights[p]
-        layer.weights[p] = saved + h
-        up = network.loss_and_gradients(x, y)[0]
-        layer.weights[p] = saved - h
-        down = network.loss_and_gradients(x, y)[0]
-        layer.weights[p] = saved
-        numeric[p] = (up - down) / (2 * h)
+    numeric = _numeric_gradient(lambda: network.loss_and_gradients(x, y)[0], layer.weights)
     assert_allclose(weight_grad, n_outputs * numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -79,18 +72,9 @@ def test_logistic_head_gradient_is_that_of_its_squared_error(n_classes, rng):
     output = network.forward(x).output
     assert np.all((output > 0) & (output < 1))
     assert loss == pytest.approx(0.5 * np.mean((output.T - np.eye(n_classes)[y]) ** 2))
-    h = 1e-6
     for layer, (weight_grad, bias_grad) in zip(network.layers, grads):
         for params, analytic in ((layer.weights, weight_grad), (layer.bias, bias_grad)):
-            numeric = np.empty_like(params)
-            for p in range(params.shape[0]):
-                saved = params[p]
-                params[p] = saved + h
-                up = network.loss_and_gradients(x, y)[0]
-                params[p] = saved - h
-                down = network.loss_and_gradients(x, y)[0]
-                params[p] = saved
-                numeric[p] = (up - down) / (2 * h)
+            numeric = _numeric_gradient(lambda: network.loss_and_gradients(x, y)[0], params)
             assert_allclose(analytic, n_classes * numeric, rtol=1e-5, atol=1e-8)
 
 
