@@ -481,3 +481,16 @@ def test_a_method_not_yet_run_everywhere_is_not_called_diverged():
     text = report.render_markdown(records, study=None)
     assert ("Left out, for runs that diverged: fc; not run on every dataset yet: logreg."
             in text)
+
+
+def test_friedman_drops_the_dataset_where_every_method_diverged():
+    records = [_record(d, m, s, acc + 0.01 * k)
+               for k, d in enumerate("abcd") for s in range(2)
+               for m, acc in (("mlp", 0.8), ("static", 0.7), ("set", 0.75))]
+    records += [_record("e", m, 0, np.nan, status="diverged") for m in ("static", "set")]
+    records.append(_record("e", "mlp", 0, 0.9))
+    text = report.render_markdown(records, study=None)
+    assert ("**Friedman test** over 4 datasets and all 3 methods, on the datasets where "
+            "every one finished every run" in text)
+    assert "Datasets left out, for runs that diverged or are missing: e." in text
+    assert "| mlp | 1.00 |" in text and "| static | 3.00 |" in text

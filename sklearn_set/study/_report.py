@@ -167,10 +167,18 @@ def _score_table(groups, methods, column="test_acc"):
 
 
 def _ranked_methods(groups, methods):
-    """The methods that finished every run on every dataset, the datasets they share,
-    and the Friedman result; ``None`` with fewer than 3 such methods or 2 datasets
-    (the test needs both)."""
+    """The methods the Friedman test compares, the datasets it compares them on, and
+    its result; ``None`` when it cannot run (it needs 3 methods and 2 datasets).
+
+    The test needs every method's score on every dataset. Datasets are kept first:
+    the methods that finished every run everywhere are compared on all datasets.
+    When fewer than 3 did, every method is compared on the datasets where all of them
+    finished every run instead (a dataset on which all diverged leaves no method
+    complete, yet says nothing between them).
+    """
     complete = [m for m in methods if len(_score_table(groups, [m])[0]) == len(groups)]
+    if len(complete) < 3:
+        complete = list(methods)
     datasets, scores = _score_table(groups, complete)
     if len(complete) < 3 or len(datasets) < 2:
         return None
@@ -206,11 +214,16 @@ def _statistics_section(groups, methods, plots):
     else:
         complete, datasets, result = ranked
         left_out = [m for m in methods if m not in complete]
+        dropped = [d for d in groups if d not in datasets]
+        compared = (f"the {len(complete)} methods that finished every run everywhere"
+                    if not dropped else f"all {len(complete)} methods, on the datasets "
+                    "where every one finished every run")
         lines += [
-            f"**Friedman test** over {len(datasets)} datasets and the {len(complete)} methods "
-            f"that finished every run everywhere: χ² = {result['statistic']:.2f}, "
-            f"p = {result['p_value']:.2g}."
-            + _left_out_note(groups, left_out),
+            f"**Friedman test** over {len(datasets)} datasets and {compared}: "
+            f"χ² = {result['statistic']:.2f}, p = {result['p_value']:.2g}."
+            + _left_out_note(groups, left_out)
+            + (f" Datasets left out, for runs that diverged or are missing: "
+               f"{', '.join(dropped)}." if dropped else ""),
             "", "| method | average rank (1 = best) |", "|---|---|",
         ]
         for m, rank in sorted(zip(complete, result["ranks"]), key=lambda pair: pair[1]):
