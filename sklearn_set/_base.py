@@ -118,9 +118,10 @@ PARAMETERS_DOC = """    Parameters
         (softmax outputs, cross-entropy) and ``"squared_error"`` for the regressor
         (identity outputs). For the classifier, ``"squared_error"`` puts a sigmoid on
         each output and minimises half the squared error against the one-hot classes,
-        as the original SET-MLP code does: its gradient vanishes as outputs saturate,
-        which kept that code's batch-2 SGD stable where cross-entropy diverged
-        (``python -m sklearn_set.study run --profile original``). CPU only for now.
+        as the original SET-MLP code does. Its gradient vanishes as outputs saturate:
+        at that code's settings (batch 2, regrown weights drawn at random), SET
+        diverged on cross-entropy and not on this loss
+        (``benchmarks/dev_original_settings.py``). CPU only for now.
     alpha : float, default=1e-4
         L2 penalty, with the same meaning as in :class:`~sklearn.neural_network.MLPClassifier`:
         each batch minimises ``loss + 0.5 * alpha * ||W||^2 / batch_weight``, where
@@ -658,8 +659,8 @@ class BaseSETMLP(BaseEstimator):
                          np.dtype(DTYPE).itemsize)
         self.network_ = SparseMLP.erdos_renyi(
             layer_sizes, self.epsilon, rng,
-            activation=self.activation, dropout=self._resolved("dropout"), output=self._output_head(),
-            weight_init=self.weight_init, dtype=DTYPE,
+            activation=self.activation, dropout=self._resolved("dropout"),
+            output=self._output_head(), weight_init=self.weight_init, dtype=DTYPE,
         )
         self.n_layers_ = len(layer_sizes)
         self._built_with = (tuple(self._hidden_sizes()), self.epsilon)

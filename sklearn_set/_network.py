@@ -23,9 +23,9 @@ from ._kernels import (
     cross_entropy,
     gather_columns,
     sddmm,
-    sigmoid_squared_error,
     sddmm_momentum_update,
     sddmm_squared_norm,
+    sigmoid_squared_error,
     softmax,
     spmm_activate,
     spmm_transposed,
@@ -423,8 +423,9 @@ class SparseMLP:
             cache.local_gradients.append(local_gradient)
         if keep_gradient:
             cache.inputs.append(x)
-        head = (LOGISTIC, 0.0, 1.0, 0) if self.output == "logistic" else (IDENTITY, 0.0, 1.0, 0)
-        output = self.layers[-1].forward(x, head, t_weights=t_weights, timer=timer)
+        head = LOGISTIC if self.output == "logistic" else IDENTITY  # softmax comes after
+        output = self.layers[-1].forward(x, (head, 0.0, 1.0, 0), t_weights=t_weights,
+                                         timer=timer)
         if self.output == "softmax":
             _timed(timer, softmax, output)
         cache.output = output

@@ -449,6 +449,7 @@ def test_tuning_chooses_by_inner_cross_validation_and_records_it(tmp_path):
         assert 0.0 <= record["row"]["test_acc"] <= 1.0
     assert all(len(list(__import__("itertools").product(*g.values()))) <= 8
                for g in runner.TUNING_GRIDS.values())
+    assert set(runner.TUNING_GRIDS) == set(runner.METHODS)  # --tune takes every method
     runner.run_study(["digits"], ["logreg"], [0], tmp_path, profile="smoke", tune=True,
                      log=lambda m: None)
     assert (tmp_path / "runs" / "digits__logreg__0.json").exists()

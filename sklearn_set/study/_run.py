@@ -147,7 +147,7 @@ METHOD_HELP = {
 TUNING_GRIDS = {
     "logreg": {"C": [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4]},
     "mlp": {"alpha": [1e-4, 1e-3, 1e-2, 1e-1], "learning_rate_init": [0.001, 0.01]},
-    **dict.fromkeys(("fc", "static", "set", "set-ip", "rigl", "rigl-ip"), {
+    **dict.fromkeys(("fc", "static", "set", "set-zero", "set-ip", "rigl", "rigl-ip"), {
         "alpha": [1e-4, 1e-2], "dropout": [0.0, 0.3], "learning_rate_init": [0.001, 0.01]}),
 }
 
