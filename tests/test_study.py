@@ -495,3 +495,18 @@ def test_friedman_drops_the_dataset_where_every_method_diverged():
             "every one finished every run" in text)
     assert "Datasets left out, for runs that diverged or are missing: e." in text
     assert "| mlp | 1.00 |" in text and "| static | 3.00 |" in text
+
+
+def test_a_tuned_study_resumes_after_a_method_is_added_but_not_after_a_grid_changes(tmp_path):
+    runner.run_study(["digits"], ["logreg"], [0], tmp_path, profile="smoke", tune=True,
+                     log=lambda m: None)
+    study = json.loads((tmp_path / "study.json").read_text())
+    del study["settings"]["tune"]["set-zero"]  # as saved before that method existed
+    (tmp_path / "study.json").write_text(json.dumps(study))
+    runner._claim_study(tmp_path, "smoke", ["again"], tune=True)
+    assert "set-zero" in json.loads((tmp_path / "study.json").read_text())["settings"]["tune"]
+    study = json.loads((tmp_path / "study.json").read_text())
+    study["settings"]["tune"]["logreg"] = {"C": [1.0]}
+    (tmp_path / "study.json").write_text(json.dumps(study))
+    with pytest.raises(ValueError, match="other settings"):
+        runner._claim_study(tmp_path, "smoke", ["again"], tune=True)

@@ -383,16 +383,30 @@ def _claim_study(out, profile, argv, tune=False):
     existing = {"profile": profile, "settings": settings, "commands": []}
     if study.exists():
         existing = json.loads(study.read_text())
-        if existing["profile"] != profile or existing["settings"] != settings:
+        if existing["profile"] != profile or not _same_settings(existing["settings"], settings):
             raise ValueError(
                 f"{out} holds a study with profile {existing['profile']!r} and other "
                 f"settings; use another --out for profile {profile!r}"
                 + (" with --tune." if tune else " without --tune.")
             )
         existing.setdefault("commands", [existing.pop("command")] if "command" in existing else [])
-    if command not in existing["commands"]:  # every command that added runs, in order
-        existing["commands"].append(command)
+    if command not in existing["commands"] or existing["settings"] != settings:
+        if command not in existing["commands"]:  # every command that added runs, in order
+            existing["commands"].append(command)
+        existing["settings"] = settings  # with the grids of methods added since
         _write_atomically(study, json.dumps(existing, indent=1))
+
+
+def _same_settings(stored, settings):
+    """Whether a study's stored settings are ``settings``: the same profile and, with
+    ``--tune``, the same grid for every method it stored one for. A method whose grid
+    was added since changes none of the runs already made."""
+    def profile_part(d):
+        return {k: v for k, v in d.items() if k != "tune"}
+
+    if profile_part(stored) != profile_part(settings) or ("tune" in stored) != ("tune" in settings):
+        return False
+    return all(settings["tune"].get(m) == grid for m, grid in stored.get("tune", {}).items())
 
 
 def _run_and_save(dataset, method, seed, profile, out, threads, data_home, tune=False):
