@@ -390,11 +390,10 @@ def _claim_study(out, profile, argv, tune=False):
                 + (" with --tune." if tune else " without --tune.")
             )
         existing.setdefault("commands", [existing.pop("command")] if "command" in existing else [])
-    if command not in existing["commands"] or existing["settings"] != settings:
-        if command not in existing["commands"]:  # every command that added runs, in order
-            existing["commands"].append(command)
-        existing["settings"] = settings  # with the grids of methods added since
-        _write_atomically(study, json.dumps(existing, indent=1))
+    updated = {**existing, "settings": settings,  # with the grids of methods added since
+               "commands": list(dict.fromkeys([*existing["commands"], command]))}
+    if updated != existing:  # every command that added runs, in order
+        _write_atomically(study, json.dumps(updated, indent=1))
 
 
 def _same_settings(stored, settings):
