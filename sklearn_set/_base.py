@@ -121,7 +121,7 @@ PARAMETERS_DOC = """    Parameters
         as the original SET-MLP code does. Its gradient vanishes as outputs saturate:
         at that code's settings (batch 2, regrown weights drawn at random), SET
         diverged on cross-entropy and not on this loss
-        (``benchmarks/dev_original_settings.py``). CPU only for now.
+        (``benchmarks/dev_original_settings.py``).
     alpha : float, default=1e-4
         L2 penalty, with the same meaning as in :class:`~sklearn.neural_network.MLPClassifier`:
         each batch minimises ``loss + 0.5 * alpha * ||W||^2 / batch_weight``, where
@@ -135,7 +135,7 @@ PARAMETERS_DOC = """    Parameters
     max_grad_norm : float or None, default=None
         Global gradient-norm clipping: when the data loss's gradient over all weights
         and biases is longer than this, the step uses it scaled down to this length.
-        Costs one more backward pass per batch; CPU only for now.
+        Costs one more backward pass per batch.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(32, n_samples)``. Smaller than
         :class:`~sklearn.neural_network.MLPClassifier`'s ``min(200, n_samples)``

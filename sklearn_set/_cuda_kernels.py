@@ -30,8 +30,9 @@ from ._kernels import _activation, _momentum, _uniform
 __all__ = [
     "THREADS", "LANES", "blocks",
     "gather_columns", "spmm_activate", "spmm_transposed", "backward_momentum_update",
-    "bias_momentum_update", "softmax_cross_entropy", "squared_error", "squared_norm",
-    "finish_batch", "STAT_LOSS", "STAT_CORRECT", "EPOCH_LOSS", "EPOCH_WEIGHT",
+    "bias_momentum_update", "softmax_cross_entropy", "sigmoid_squared_error",
+    "squared_error", "squared_norm", "squared_gradient_norm", "clip_delta", "finish_batch",
+    "STAT_LOSS", "STAT_CORRECT", "STAT_GRADIENT", "EPOCH_LOSS", "EPOCH_WEIGHT",
     "EPOCH_CORRECT", "EPOCH_FAILED",
 ]
 
@@ -45,8 +46,9 @@ else:
 
 _ZERO, _ONE = np.float32(0.0), np.float32(1.0)
 
-#: Slots of the per-batch statistics array (float64).
-STAT_LOSS, STAT_CORRECT = 0, 1
+#: Slots of the per-batch statistics array (float64): the data loss, correct
+#: predictions, and the data loss's squared gradient norm (when clipping).
+STAT_LOSS, STAT_CORRECT, STAT_GRADIENT = 0, 1, 2
 #: Slots of the per-epoch accumulator (float64): weighted loss, weight, correct
 #: predictions, and 1 once a batch's loss was not finite.
 EPOCH_LOSS, EPOCH_WEIGHT, EPOCH_CORRECT, EPOCH_FAILED = 0, 1, 2, 3
@@ -104,7 +106,8 @@ def spmm_transposed(indptr, indices, weights, delta, local_gradient, out):
     ``local_gradient[i]`` unless that is empty (which makes it the layer below's delta).
 
     The input-gradient half of :func:`backward_momentum_update`, on its own: the
-    benchmark compares it with cuSPARSE's ``W @ delta``.
+    clipping pass propagates deltas with it, and the benchmark compares it with
+    cuSPARSE's ``W @ delta``.
     """
     tid = cuda.grid(1)
     n_in, batch = out.shape
@@ -228,6 +231,31 @@ def softmax_cross_entropy(logits, rows, y, sample_weight, inverse_total, tiny, d
 
 
 @cuda.jit
+def sigmoid_squared_error(proba, rows, y, sample_weight, inverse_total, delta, stats):
+    """:func:`._kernels.sigmoid_squared_error` on the device, one thread per sample:
+    ``proba`` holds the output layer's sigmoid outputs; ``y`` and ``sample_weight``
+    hold every training sample, as in :func:`softmax_cross_entropy`."""
+    b = cuda.grid(1)
+    n_classes, batch = proba.shape
+    if b >= batch:
+        return
+    label = y[rows[b]]
+    share = np.float32(sample_weight[rows[b]] * inverse_total)
+    loss = 0.0
+    best = 0  # the first largest output, as on the CPU
+    for c in range(n_classes):
+        p = proba[c, b]
+        residual = p - (_ONE if c == label else _ZERO)
+        loss += float(share * residual * residual)
+        delta[c, b] = share * residual * p * (_ONE - p)
+        if p > proba[best, b]:
+            best = c
+    cuda.atomic.add(stats, STAT_LOSS, 0.5 * loss / n_classes)
+    if best == label:
+        cuda.atomic.add(stats, STAT_CORRECT, 1.0)
+
+
+@cuda.jit
 def squared_error(out, rows, target, sample_weight, inverse_total, delta, stats):
     """Half squared error of identity outputs, one thread per sample, as
     :func:`._kernels.squared_error` defines it; ``target`` holds every training
@@ -258,11 +286,53 @@ def squared_norm(weights, total):
 
 
 @cuda.jit
+def squared_gradient_norm(indptr, indices, x, delta, stats):
+    """``stats[STAT_GRADIENT] +=`` the squared norm of one layer's weight and bias
+    gradients, as :meth:`._network.SparseLayer.squared_gradient_norm` computes it, never
+    holding the weight gradient: thread ``i < n_in`` reduces input neuron ``i``'s
+    connections, thread ``n_in + j`` the bias of output neuron ``j``."""
+    tid = cuda.grid(1)
+    n_in = indptr.shape[0] - 1
+    n_out, batch = delta.shape
+    s = 0.0
+    if tid < n_in:
+        for p in range(indptr[tid], indptr[tid + 1]):
+            j = indices[p]
+            g = _ZERO
+            for b in range(batch):
+                g += x[tid, b] * delta[j, b]
+            s += float(g) * float(g)
+    elif tid < n_in + n_out:
+        g = 0.0
+        for b in range(batch):
+            g += float(delta[tid - n_in, b])
+        s = g * g
+    if s != 0.0:
+        cuda.atomic.add(stats, STAT_GRADIENT, s)
+
+
+@cuda.jit
+def clip_delta(delta, stats, max_norm):
+    """Global-norm clipping: scale the output layer's ``delta`` by
+    ``max_norm / norm`` when the gradient's norm, ``sqrt(stats[STAT_GRADIENT])``, is
+    larger (backpropagation is linear in ``delta``, so every gradient scales with it)."""
+    tid = cuda.grid(1)
+    n_outputs, batch = delta.shape
+    if tid >= n_outputs * batch:
+        return
+    norm = math.sqrt(stats[STAT_GRADIENT])
+    if norm > max_norm:
+        c = tid // batch
+        delta[c, tid - c * batch] *= np.float32(max_norm / norm)
+
+
+@cuda.jit
 def finish_batch(stats, norm, half_alpha_over_weight, batch_weight, epoch):
     """Close a batch on the device (one thread): its loss is the data loss plus
     ``0.5 * alpha * ||W||^2`` over its weight; a loss that is not finite sets
     ``epoch[EPOCH_FAILED]``, which the update kernels obey, else the loss is added to
-    the epoch's weighted sum. Resets ``stats`` and ``norm`` for the next batch."""
+    the epoch's weighted sum. Resets ``stats`` and ``norm`` for the next batch (the
+    gradient norm is summed after this, by the clipping pass)."""
     if cuda.grid(1) != 0:
         return
     loss = stats[STAT_LOSS] + half_alpha_over_weight * norm[0]
@@ -275,4 +345,5 @@ def finish_batch(stats, norm, half_alpha_over_weight, batch_weight, epoch):
             epoch[EPOCH_FAILED] = 1.0
     stats[STAT_LOSS] = 0.0
     stats[STAT_CORRECT] = 0.0
+    stats[STAT_GRADIENT] = 0.0
     norm[0] = 0.0

@@ -22,7 +22,7 @@ from numba import cuda
 
 from . import _cuda_kernels as K
 from ._cuda_evolution import REGROW_KINDS, evolve_layer
-from ._kernels import IDENTITY
+from ._kernels import IDENTITY, LOGISTIC
 from ._network import SparseLayer, SparseMLP, samples_as_columns
 from ._topology import Topology
 
@@ -107,9 +107,6 @@ class CUDABackend:
             )
         self.activation, self.dropout, self.output = (network.activation, network.dropout,
                                                       network.output)
-        if self.output == "logistic":
-            raise ValueError("loss='squared_error' is not implemented for the classifier on "
-                             "device='cuda' yet; use device='cpu' or loss='log_loss'.")
         self._load(network)
         X, y, sample_weight = data
         self._X_host = X if sp.issparse(X) else None
@@ -120,7 +117,7 @@ class CUDABackend:
         self._sample_weight = cuda.to_device(
             np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight, float))
         self._buffers = {}
-        self._stats = cuda.to_device(np.zeros(2))
+        self._stats = cuda.to_device(np.zeros(3))
         self._norm = cuda.to_device(np.zeros(1))
         self._epoch = cuda.to_device(np.zeros(4))
         self._no_gradient = cuda.device_array((0, 0), dtype=np.float32)
@@ -165,9 +162,6 @@ class CUDABackend:
                     weight_decay=0.0, max_grad_norm=None):
         """One SGD step on ``rows``, the next ``len(rows)`` entries of the epoch's order,
         queued on the device without waiting for it."""
-        if max_grad_norm is not None:
-            raise ValueError("max_grad_norm is not implemented for device='cuda' yet; use "
-                             "device='cpu' or max_grad_norm=None.")
         start = time.perf_counter()
         batch = rows.shape[0]
         rows_device = self._order[self._position:self._position + batch]
@@ -197,7 +191,8 @@ class CUDABackend:
         out = buffers.activations[-1]
         K.spmm_activate[K.blocks(out.size), K.THREADS](
             last.t_indptr, last.t_indices, last.t_order, last.weights, last.bias, inputs[-1],
-            IDENTITY, np.float32(0.0), 1.0, np.uint64(0), out, self._no_gradient)
+            LOGISTIC if self.output == "logistic" else IDENTITY, np.float32(0.0), 1.0,
+            np.uint64(0), out, self._no_gradient)
         forward_done = time.perf_counter()
         delta = buffers.deltas[-1]
         inverse_total = 1.0 / total_weight if total_weight > 0 else 0.0
@@ -206,21 +201,42 @@ class CUDABackend:
                 out, rows_device, self._y, self._sample_weight, inverse_total,
                 float(np.finfo(np.float32).tiny), delta, self._stats)
         else:
-            K.squared_error[K.blocks(batch), K.THREADS](
-                out, rows_device, self._y, self._sample_weight, inverse_total, delta,
-                self._stats)
+            head = K.sigmoid_squared_error if self.output == "logistic" else K.squared_error
+            head[K.blocks(batch), K.THREADS](out, rows_device, self._y, self._sample_weight,
+                                             inverse_total, delta, self._stats)
         for layer in self.layers:
             K.squared_norm[K.blocks(min(layer.nnz, 1 << 16)), K.THREADS](layer.weights,
                                                                          self._norm)
         half_alpha = 0.5 * alpha * inverse_total
         K.finish_batch[1, 1](self._stats, self._norm, half_alpha, total_weight, self._epoch)
         if total_weight > 0:
+            if max_grad_norm is not None:
+                self._clip(buffers, inputs, delta, max_grad_norm)
             self._backward(buffers, inputs, delta, learning_rate, momentum, nesterov,
                            alpha * inverse_total, weight_decay)
         self._fresh = False
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done
+
+    def _clip(self, buffers, inputs, delta, max_grad_norm):
+        """Global-norm clipping of the data loss's gradient, as on the CPU: one backward
+        pass without updates sums the gradient's squared norm, then the output delta is
+        scaled down to ``max_grad_norm`` when the norm is larger. The deltas below are
+        written into the buffers that the update pass then overwrites."""
+        output_delta = delta
+        for k in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[k]
+            K.squared_gradient_norm[K.blocks(layer.n_in + layer.n_out), K.THREADS](
+                layer.indptr, layer.indices, inputs[k], delta, self._stats)
+            if k > 0:
+                below = buffers.deltas[k - 1]
+                K.spmm_transposed[K.blocks(below.size), K.THREADS](
+                    layer.indptr, layer.indices, layer.weights, delta,
+                    buffers.local_gradients[k - 1], below)
+                delta = below
+        K.clip_delta[K.blocks(output_delta.size), K.THREADS](output_delta, self._stats,
+                                                            np.float32(max_grad_norm))
 
     def _backward(self, buffers, inputs, delta, learning_rate, momentum, nesterov, decay,
                   shrink):

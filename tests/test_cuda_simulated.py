@@ -147,7 +147,7 @@ def test_a_failed_batch_freezes_every_weight(rng):
     layer = _layer(topology, rng)
     device = DeviceLayer.from_host(layer)
     x, delta = np.ones((6, 3), np.float32), np.ones((5, 3), np.float32)
-    stats, norm, epoch = _device(np.array([np.inf, 2.0])), _device(np.zeros(1)), \
+    stats, norm, epoch = _device(np.array([np.inf, 2.0, 0.0])), _device(np.zeros(1)), \
         _device(np.zeros(4))
     K.finish_batch[1, 1](stats, norm, 0.0, 3.0, epoch)
     assert epoch.copy_to_host()[K.EPOCH_FAILED] == 1
@@ -161,10 +161,10 @@ def test_a_failed_batch_freezes_every_weight(rng):
     assert np.array_equal(device.weights.copy_to_host(), layer.weights)
     assert np.array_equal(device.bias.copy_to_host(), layer.bias)
     # a finite batch accumulates, and the statistics are reset for the next one
-    stats, epoch = _device(np.array([0.5, 2.0])), _device(np.zeros(4))
+    stats, epoch = _device(np.array([0.5, 2.0, 7.0])), _device(np.zeros(4))
     K.finish_batch[1, 1](stats, _device(np.array([4.0])), 0.25, 3.0, epoch)
     assert_allclose(epoch.copy_to_host(), [(0.5 + 1.0) * 3.0, 3.0, 2.0, 0.0])
-    assert_allclose(stats.copy_to_host(), [0.0, 0.0])
+    assert_allclose(stats.copy_to_host(), [0.0, 0.0, 0.0])
 
 
 def test_losses_match_the_cpu(rng):
@@ -179,22 +179,48 @@ def test_losses_match_the_cpu(rng):
     _kernels.softmax(proba)
     expected_delta = np.empty_like(proba)
     loss, correct = _kernels.cross_entropy(proba, y[rows], share, 1e-30, expected_delta)
-    out, delta, stats = _device(logits), cuda.device_array_like(logits), _device(np.zeros(2))
+    out, delta, stats = _device(logits), cuda.device_array_like(logits), _device(np.zeros(3))
     K.softmax_cross_entropy[1, K.THREADS](out, _device(rows), _device(y), _device(weights),
                                           inverse_total, 1e-30, delta, stats)
     assert_allclose(out.copy_to_host(), proba, **TOL)
     assert_allclose(delta.copy_to_host(), expected_delta, **TOL)
-    assert_allclose(stats.copy_to_host(), [loss, correct], rtol=1e-5)
+    assert_allclose(stats.copy_to_host(), [loss, correct, 0.0], rtol=1e-5)
 
     target = rng.standard_normal((n_samples, 3)).astype(np.float32)
     outputs = rng.standard_normal((3, batch)).astype(np.float32)
     expected_delta = np.empty_like(outputs)
     loss = _kernels.squared_error(outputs, target[rows], share, expected_delta)
-    delta, stats = cuda.device_array_like(outputs), _device(np.zeros(2))
+    delta, stats = cuda.device_array_like(outputs), _device(np.zeros(3))
     K.squared_error[1, K.THREADS](_device(outputs), _device(rows), _device(target),
                                   _device(weights), inverse_total, delta, stats)
     assert_allclose(delta.copy_to_host(), expected_delta, **TOL)
     assert_allclose(stats.copy_to_host()[0], loss, rtol=1e-5)
+
+    proba = 1 / (1 + np.exp(-logits))
+    expected_delta = np.empty_like(proba)
+    loss, correct = _kernels.sigmoid_squared_error(proba, y[rows], share, expected_delta)
+    delta, stats = cuda.device_array_like(proba), _device(np.zeros(3))
+    K.sigmoid_squared_error[1, K.THREADS](_device(proba), _device(rows), _device(y),
+                                          _device(weights), inverse_total, delta, stats)
+    assert_allclose(delta.copy_to_host(), expected_delta, **TOL)
+    assert_allclose(stats.copy_to_host()[:2], [loss, correct], rtol=1e-5)
+
+
+def test_gradient_norm_and_clipping_match_the_cpu(topology, rng):
+    layer = _layer(topology, rng)
+    x = rng.standard_normal((topology.n_in, 5)).astype(np.float32)
+    delta = rng.standard_normal((topology.n_out, 5)).astype(np.float32)
+    expected = layer.squared_gradient_norm(x, delta)
+    device = DeviceLayer.from_host(layer)
+    stats = _device(np.zeros(3))
+    K.squared_gradient_norm[K.blocks(topology.n_in + topology.n_out), K.THREADS](
+        device.indptr, device.indices, _device(x), _device(delta), stats)
+    assert_allclose(stats.copy_to_host()[K.STAT_GRADIENT], expected, rtol=1e-5)
+
+    for max_norm, factor in ((np.sqrt(expected) / 2, 0.5), (2 * np.sqrt(expected) + 1, 1.0)):
+        clipped = _device(delta)
+        K.clip_delta[K.blocks(delta.size), K.THREADS](clipped, stats, np.float32(max_norm))
+        assert_allclose(clipped.copy_to_host(), delta * factor, rtol=1e-5, atol=1e-7)
 
 
 def test_gather_and_norm(rng):
@@ -357,13 +383,20 @@ def test_cuda_fit_evolves_prunes_and_pickles(rng, estimator):
     assert np.array_equal(again.predict(X), predictions)
 
 
-@pytest.mark.parametrize("params, match", [
-    (dict(loss="squared_error"), "loss='squared_error' is not implemented"),
-    (dict(max_grad_norm=1.0), "max_grad_norm is not implemented"),
+@pytest.mark.parametrize("params", [
+    dict(loss="squared_error"), dict(max_grad_norm=0.5), dict(weight_decay=0.01),
 ])
-def test_what_the_gpu_lacks_is_refused_by_name(rng, params, match):
+def test_cuda_fit_follows_the_cpu_fit_with_each_training_option(rng, params):
+    # the original code's loss, gradient clipping (which binds at this norm) and
+    # decoupled weight decay train the same on both backends
     X, y = _small_data(rng)
-    clf = SETMLPClassifier((6,), epsilon=2, max_iter=1, batch_size=20, random_state=0,
-                           device="cuda", **params)
-    with pytest.raises(ValueError, match=match):
-        clf.fit(X, y)
+    common = dict(hidden_layer_sizes=(6, 5), epsilon=2, max_iter=2, batch_size=20,
+                  random_state=0, zeta=0.0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu = SETMLPClassifier(**common).fit(X, y)
+        gpu = SETMLPClassifier(**common, device="cuda").fit(X, y)
+    assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-5)
+    for a, b in zip(gpu.network_.layers, cpu.network_.layers):
+        assert_allclose(a.weights, b.weights, rtol=1e-4, atol=1e-6)
+    assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), rtol=1e-4, atol=1e-6)
