@@ -1,10 +1,10 @@
 """What makes SET train, or not, at the original SET-MLP code's settings?
 
 Fits the study's ``original`` profile (3 x 1000 hidden, batch 2, 100 epochs, lr 0.01,
-momentum 0.9, weight decay 2e-4, no dropout, N(0, 0.1^2) weights) under variants that
-change the loss or how regrown connections start, on a validation split carved from
-the training data (``dev_split_study.validation_split``: the test part is never
-scored). Prints, per dataset and variant, the fits that finished (training loss finite
+momentum 0.9, weight decay 2e-4, no dropout, N(0, 0.1^2) weights, the original code's
+update rule) under variants that change the loss or how regrown connections start, on
+a validation split carved from the training data (``dev_split_study.validation_split``:
+the test part is never scored). Prints, per dataset and variant, the fits that finished (training loss finite
 for every epoch) and the validation accuracy of those, mean ± sd over seeds.
 
     python benchmarks/dev_original_settings.py --datasets tox171,GLIOMA,arcene,Prostate_GE
@@ -19,15 +19,19 @@ from dev_split_study import validation_split
 from sklearn_set.study import make_estimator
 
 #: name: (the study's method, overrides of the original profile). "log" is
-#: cross-entropy, "squared" the profile's squared error on sigmoid outputs; "init" draws
-#: regrown connections like the initial weights (the profile's), "zero" starts them at 0.
+#: cross-entropy, "squared" the squared error of sigmoid outputs, "original" the same
+#: trained by the original code's rule (the profile's); "init" draws regrown
+#: connections like the initial weights (the profile's), "zero" starts them at 0.
 VARIANTS = {
     "static/log": ("static", dict(loss="log_loss")),
     "set/log/init": ("set", dict(loss="log_loss")),
     "set/log/zero": ("set", dict(loss="log_loss", regrow_init="zero")),
-    "static/squared": ("static", {}),
-    "set/squared/init": ("set", {}),
-    "set/squared/zero": ("set", dict(regrow_init="zero")),
+    "static/squared": ("static", dict(loss="squared_error")),
+    "set/squared/init": ("set", dict(loss="squared_error")),
+    "set/squared/zero": ("set", dict(loss="squared_error", regrow_init="zero")),
+    "static/original": ("static", {}),
+    "set/original/init": ("set", {}),
+    "set/original/zero": ("set", dict(regrow_init="zero")),
 }
 
 

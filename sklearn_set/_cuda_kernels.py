@@ -231,7 +231,8 @@ def softmax_cross_entropy(logits, rows, y, sample_weight, inverse_total, tiny, d
 
 
 @cuda.jit
-def sigmoid_squared_error(proba, rows, y, sample_weight, inverse_total, delta, stats):
+def sigmoid_squared_error(proba, rows, y, sample_weight, inverse_total, derivative_at_output,
+                          delta, stats):
     """:func:`._kernels.sigmoid_squared_error` on the device, one thread per sample:
     ``proba`` holds the output layer's sigmoid outputs; ``y`` and ``sample_weight``
     hold every training sample, as in :func:`softmax_cross_entropy`."""
@@ -247,7 +248,8 @@ def sigmoid_squared_error(proba, rows, y, sample_weight, inverse_total, delta, s
         p = proba[c, b]
         residual = p - (_ONE if c == label else _ZERO)
         loss += float(share * residual * residual)
-        delta[c, b] = share * residual * p * (_ONE - p)
+        s = _ONE / (_ONE + math.exp(-p)) if derivative_at_output else p
+        delta[c, b] = share * residual * s * (_ONE - s)
         if p > proba[best, b]:
             best = c
     cuda.atomic.add(stats, STAT_LOSS, 0.5 * loss / n_classes)

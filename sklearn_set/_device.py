@@ -23,7 +23,7 @@ from numba import cuda
 from . import _cuda_kernels as K
 from ._cuda_evolution import REGROW_KINDS, evolve_layer
 from ._kernels import IDENTITY, LOGISTIC
-from ._network import SparseLayer, SparseMLP, samples_as_columns
+from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP, samples_as_columns
 from ._topology import Topology
 
 __all__ = ["DeviceLayer", "CUDABackend", "cuda_available"]
@@ -191,7 +191,7 @@ class CUDABackend:
         out = buffers.activations[-1]
         K.spmm_activate[K.blocks(out.size), K.THREADS](
             last.t_indptr, last.t_indices, last.t_order, last.weights, last.bias, inputs[-1],
-            LOGISTIC if self.output == "logistic" else IDENTITY, np.float32(0.0), 1.0,
+            LOGISTIC if self.output in SIGMOID_OUTPUTS else IDENTITY, np.float32(0.0), 1.0,
             np.uint64(0), out, self._no_gradient)
         forward_done = time.perf_counter()
         delta = buffers.deltas[-1]
@@ -200,10 +200,14 @@ class CUDABackend:
             K.softmax_cross_entropy[K.blocks(batch), K.THREADS](
                 out, rows_device, self._y, self._sample_weight, inverse_total,
                 float(np.finfo(np.float32).tiny), delta, self._stats)
+        elif self.output in SIGMOID_OUTPUTS:
+            K.sigmoid_squared_error[K.blocks(batch), K.THREADS](
+                out, rows_device, self._y, self._sample_weight, inverse_total,
+                self.output == "logistic_original", delta, self._stats)
         else:
-            head = K.sigmoid_squared_error if self.output == "logistic" else K.squared_error
-            head[K.blocks(batch), K.THREADS](out, rows_device, self._y, self._sample_weight,
-                                             inverse_total, delta, self._stats)
+            K.squared_error[K.blocks(batch), K.THREADS](
+                out, rows_device, self._y, self._sample_weight, inverse_total, delta,
+                self._stats)
         for layer in self.layers:
             K.squared_norm[K.blocks(min(layer.nnz, 1 << 16)), K.THREADS](layer.weights,
                                                                          self._norm)

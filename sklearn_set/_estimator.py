@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import AUTO_BATCH_SIZE, BaseSETMLP, with_shared_docs
 from ._export import to_mlpclassifier
+from ._network import SIGMOID_OUTPUTS
 
 __all__ = ["SETMLPClassifier"]
 
@@ -59,7 +60,8 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
 
     _AUTO = {"learning_rate_init": 0.01, "loss": "log_loss",
              "dropout": lambda clf: 0.3 if clf.prune is None else 0.0}
-    _HEADS = {"log_loss": "softmax", "squared_error": "logistic"}
+    _HEADS = {"log_loss": "softmax", "squared_error": "logistic",
+              "original": "logistic_original"}
     _SCORE_NAME = "accuracy"
     @staticmethod
     def _check_targets(y, name="y"):
@@ -137,7 +139,7 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
     def _score_outputs(self, proba, y, sample_weight):
         """Accuracy and mean cross-entropy of ``proba`` on class indices ``y`` (sigmoid
         outputs are normalised first, as :meth:`predict_proba` does)."""
-        if self.network_.output == "logistic":
+        if self.network_.output in SIGMOID_OUTPUTS:
             proba = proba / proba.sum(axis=1, keepdims=True)
         picked = proba[np.arange(y.shape[0]), y]
         correct = proba.argmax(axis=1) == y

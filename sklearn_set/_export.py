@@ -44,7 +44,8 @@ def to_mlpclassifier(estimator, batch_size):
     if estimator.network_.output != "softmax":
         raise ValueError(
             "MLPClassifier's multiclass outputs are a softmax; a model trained with "
-            "loss='squared_error' has sigmoid outputs and cannot be converted."
+            "loss='squared_error' or loss='original' has sigmoid outputs and cannot be "
+            "converted."
         )
     coefs = [c.toarray().astype(np.float64) for c in estimator.coefs_]
     intercepts = [b.astype(np.float64) for b in estimator.intercepts_]

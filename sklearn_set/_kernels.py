@@ -309,9 +309,9 @@ def squared_error(out, target, share, delta):
 
 
 @cached_njit()
-def sigmoid_squared_error(proba, y, share, delta):
-    """Half squared error of a batch of sigmoid outputs against one-hot targets, the
-    loss of the original SET-MLP code, in one pass.
+def sigmoid_squared_error(proba, y, share, derivative_at_output, delta):
+    """Half squared error of a batch of sigmoid outputs against one-hot targets, and
+    its gradient or the original SET-MLP code's version of it, in one pass.
 
     Parameters
     ----------
@@ -321,10 +321,16 @@ def sigmoid_squared_error(proba, y, share, delta):
         Class indices.
     share : ndarray of shape (batch,)
         Each sample's share of the batch loss, summing to 1 (see :func:`cross_entropy`).
+    derivative_at_output : bool
+        False: the gradient with respect to the pre-activations,
+        ``share * (proba - onehot(y)) * s'(z)`` with ``s'(z) = proba * (1 - proba)``,
+        which vanishes as outputs saturate. True: the original code's rule, which
+        evaluates the sigmoid's derivative at the output instead, ``s'(proba)``: a
+        factor between 0.20 and 0.25 that never vanishes (not the gradient of any
+        standard loss; it reproduces that code's training).
     delta : ndarray of shape (n_classes, batch)
-        Overwritten with the gradient with respect to the pre-activations,
-        ``share * (proba - onehot(y)) * proba * (1 - proba)``, leaving out the loss's
-        ``1 / n_classes`` as :func:`squared_error` does.
+        Overwritten with ``share * (proba - onehot(y))`` times that derivative, leaving
+        out the loss's ``1 / n_classes`` as :func:`squared_error` does.
 
     Returns
     -------
@@ -341,7 +347,8 @@ def sigmoid_squared_error(proba, y, share, delta):
             p = proba[c, b]
             residual = p - (1.0 if c == y[b] else 0.0)
             loss += share[b] * residual * residual
-            delta[c, b] = share[b] * residual * p * (1.0 - p)
+            s = 1.0 / (1.0 + np.exp(-p)) if derivative_at_output else p
+            delta[c, b] = share[b] * residual * s * (1.0 - s)
         n_correct += _first_argmax(proba, b) == y[b]
     return 0.5 * loss / n_classes, n_correct
 

@@ -34,7 +34,7 @@ from ._kernels import (
 from ._topology import Topology, erdos_renyi
 
 __all__ = [
-    "ACTIVATIONS", "OUTPUTS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights",
+    "ACTIVATIONS", "OUTPUTS", "SIGMOID_OUTPUTS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights",
     "samples_as_columns",
 ]
 
@@ -42,9 +42,12 @@ ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
 #: The kernels' code for each activation (All-ReLU is a ReLU with a negative slope).
 _KERNEL_ACTIVATION = {"relu": RELU, "allrelu": RELU, "tanh": TANH, "logistic": LOGISTIC}
 #: Output heads: softmax probabilities trained on cross-entropy (classification),
-#: sigmoid outputs trained on half squared error against one-hot classes (the original
-#: SET-MLP code's loss), or identity outputs trained on half squared error (regression).
-OUTPUTS = ("softmax", "logistic", "identity")
+#: sigmoid outputs trained on half squared error against one-hot classes, the same
+#: trained by the original SET-MLP code's rule (see :func:`._kernels.sigmoid_squared_error`),
+#: or identity outputs trained on half squared error (regression).
+OUTPUTS = ("softmax", "logistic", "logistic_original", "identity")
+#: The heads with sigmoid outputs.
+SIGMOID_OUTPUTS = ("logistic", "logistic_original")
 WEIGHT_INITS = ("he_uniform", "normal")
 #: How regrown connections start: at zero, or drawn like the initial weights.
 REGROW_INITS = ("zero", "init")
@@ -302,10 +305,11 @@ class SparseMLP:
         first, third, ...) and ``-ALLRELU_SLOPE`` on even ones.
     dropout : float
         Probability of dropping a hidden activation while training (inverted dropout).
-    output : {"softmax", "logistic", "identity"}
+    output : {"softmax", "logistic", "logistic_original", "identity"}
         The output head and its loss: softmax with cross-entropy on class indices,
-        sigmoid with half squared error on class indices (one-hot), or identity with
-        half squared error on real targets.
+        sigmoid with half squared error on class indices (one-hot), the same trained
+        by the original SET-MLP code's rule, or identity with half squared error on
+        real targets.
     """
 
     def __init__(self, layers, activation="relu", dropout=0.0, output="softmax"):
@@ -423,7 +427,7 @@ class SparseMLP:
             cache.local_gradients.append(local_gradient)
         if keep_gradient:
             cache.inputs.append(x)
-        head = LOGISTIC if self.output == "logistic" else IDENTITY  # softmax comes after
+        head = LOGISTIC if self.output in SIGMOID_OUTPUTS else IDENTITY  # softmax after
         output = self.layers[-1].forward(x, (head, 0.0, 1.0, 0), t_weights=t_weights,
                                          timer=timer)
         if self.output == "softmax":
@@ -468,8 +472,9 @@ class SparseMLP:
         if self.output == "softmax":
             loss, n_correct = _timed(timer, cross_entropy, output, y, share,
                                      float(np.finfo(output.dtype).tiny), delta)
-        elif self.output == "logistic":
-            loss, n_correct = _timed(timer, sigmoid_squared_error, output, y, share, delta)
+        elif self.output in SIGMOID_OUTPUTS:
+            loss, n_correct = _timed(timer, sigmoid_squared_error, output, y, share,
+                                     self.output == "logistic_original", delta)
         else:
             loss, n_correct = _timed(timer, squared_error, output, y, share, delta), 0
         return float(loss), delta, int(n_correct)

@@ -47,7 +47,7 @@ def _kernel_arguments():
                                       False, zero, v64, m32, m32)),
         (K.bias_momentum_update, (v32, v32, m32, zero, zero, False, v64)),
         (K.softmax_cross_entropy, (m32, vi64, vi64, v64, 1.0, 1e-30, m32, v64)),
-        (K.sigmoid_squared_error, (m32, vi64, vi64, v64, 1.0, m32, v64)),
+        (K.sigmoid_squared_error, (m32, vi64, vi64, v64, 1.0, True, m32, v64)),
         (K.squared_error, (m32, vi64, m32, v64, 1.0, m32, v64)),
         (K.squared_norm, (v32, v64)),
         (K.squared_gradient_norm, (vi64, vi32, m32, m32, v64)),

@@ -197,13 +197,16 @@ def test_losses_match_the_cpu(rng):
     assert_allclose(stats.copy_to_host()[0], loss, rtol=1e-5)
 
     proba = 1 / (1 + np.exp(-logits))
-    expected_delta = np.empty_like(proba)
-    loss, correct = _kernels.sigmoid_squared_error(proba, y[rows], share, expected_delta)
-    delta, stats = cuda.device_array_like(proba), _device(np.zeros(3))
-    K.sigmoid_squared_error[1, K.THREADS](_device(proba), _device(rows), _device(y),
-                                          _device(weights), inverse_total, delta, stats)
-    assert_allclose(delta.copy_to_host(), expected_delta, **TOL)
-    assert_allclose(stats.copy_to_host()[:2], [loss, correct], rtol=1e-5)
+    for derivative_at_output in (False, True):
+        expected_delta = np.empty_like(proba)
+        loss, correct = _kernels.sigmoid_squared_error(proba, y[rows], share,
+                                                       derivative_at_output, expected_delta)
+        delta, stats = cuda.device_array_like(proba), _device(np.zeros(3))
+        K.sigmoid_squared_error[1, K.THREADS](_device(proba), _device(rows), _device(y),
+                                              _device(weights), inverse_total,
+                                              derivative_at_output, delta, stats)
+        assert_allclose(delta.copy_to_host(), expected_delta, **TOL)
+        assert_allclose(stats.copy_to_host()[:2], [loss, correct], rtol=1e-5)
 
 
 def test_gradient_norm_and_clipping_match_the_cpu(topology, rng):
@@ -384,10 +387,11 @@ def test_cuda_fit_evolves_prunes_and_pickles(rng, estimator):
 
 
 @pytest.mark.parametrize("params", [
-    dict(loss="squared_error"), dict(max_grad_norm=0.5), dict(weight_decay=0.01),
+    dict(loss="squared_error"), dict(loss="original"), dict(max_grad_norm=0.5),
+    dict(weight_decay=0.01),
 ])
 def test_cuda_fit_follows_the_cpu_fit_with_each_training_option(rng, params):
-    # the original code's loss, gradient clipping (which binds at this norm) and
+    # the sigmoid heads, gradient clipping (which binds at this norm) and
     # decoupled weight decay train the same on both backends
     X, y = _small_data(rng)
     common = dict(hidden_layer_sizes=(6, 5), epsilon=2, max_iter=2, batch_size=20,

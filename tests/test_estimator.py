@@ -457,6 +457,16 @@ def test_squared_error_loss_trains_sigmoid_outputs_like_the_original_set():
     assert all(np.isfinite(r["val_loss"]) for r in stopped.history_)
 
 
+def test_original_loss_trains_sigmoid_outputs_by_the_original_codes_rule():
+    X, y = _blobs()
+    clf = _small(loss="original", max_iter=40).fit(X, y)
+    assert clf.out_activation_ == "logistic" and clf.network_.output == "logistic_original"
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
+    assert clf.score(X, y) > 0.8
+    with pytest.raises(ValueError, match="loss='original'"):
+        clf.to_mlpclassifier()
+
+
 def test_a_warm_start_may_change_the_loss():
     X, y = _blobs()
     clf = _small(max_iter=5, warm_start=True).fit(X, y)

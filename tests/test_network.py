@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from sklearn_set._kernels import sigmoid_squared_error
 from sklearn_set._network import ACTIVATIONS, ALLRELU_SLOPE, SparseMLP
 
 
@@ -76,6 +77,41 @@ def test_logistic_head_gradient_is_that_of_its_squared_error(n_classes, rng):
         for params, analytic in ((layer.weights, weight_grad), (layer.bias, bias_grad)):
             numeric = _numeric_gradient(lambda: network.loss_and_gradients(x, y)[0], params)
             assert_allclose(analytic, n_classes * numeric, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("derivative_at_output", [False, True])
+def test_sigmoid_heads_differ_only_in_where_the_derivative_is_taken(derivative_at_output,
+                                                                    rng):
+    # the original SET-MLP code multiplies the residual by the sigmoid's derivative at
+    # the output p, s(p) * (1 - s(p)), not at the pre-activation, p * (1 - p)
+    proba = rng.random((4, 6))
+    y, share = rng.integers(0, 4, 6), np.full(6, 1 / 6)
+    delta = np.empty_like(proba)
+    loss, _ = sigmoid_squared_error(proba, y, share, derivative_at_output, delta)
+    residual = proba - np.eye(4)[y].T
+    s = 1 / (1 + np.exp(-proba)) if derivative_at_output else proba
+    assert_allclose(delta, residual * s * (1 - s) / 6, rtol=1e-12)
+    assert loss == pytest.approx(0.5 * np.mean(residual ** 2))
+    if derivative_at_output:  # a factor that never vanishes
+        assert np.all((s * (1 - s) > 0.19) & (s * (1 - s) <= 0.25))
+
+
+def test_original_head_trains_with_the_original_rule(rng):
+    # same forward and loss as the logistic head; its weight gradients are those of
+    # the original rule's output delta, backpropagated
+    network = SparseMLP.erdos_renyi((6, 5, 3), 2.0, rng, output="logistic_original",
+                                    dtype=np.float64, weight_init="normal")
+    x, y = rng.standard_normal((6, 7)), rng.integers(0, 3, 7)
+    loss, grads = network.loss_and_gradients(x, y)
+    output = network.forward(x).output
+    assert loss == pytest.approx(0.5 * np.mean((output.T - np.eye(3)[y]) ** 2))
+    s = 1 / (1 + np.exp(-output))
+    delta = (output - np.eye(3)[y].T) * s * (1 - s) / 7
+    hidden = network.forward(x, keep_gradient=True).inputs[-1]
+    last = network.layers[-1].topology
+    assert_allclose(grads[-1][0], np.einsum("pb,pb->p", hidden[last.rows()],
+                                            delta[last.indices]), rtol=1e-10)
+    assert_allclose(grads[-1][1], delta.sum(axis=1), rtol=1e-10)
 
 
 def test_allrelu_slope_alternates_by_layer(rng):

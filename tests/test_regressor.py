@@ -131,7 +131,8 @@ def test_targets_far_from_zero_train_and_huge_steps_warn():
         _small(learning_rate_init=0.05, max_iter=3).fit(3 * X, y)  # measured: loss 929
 
 
-def test_the_regressor_refuses_log_loss():
+@pytest.mark.parametrize("loss", ["log_loss", "original"])
+def test_the_regressor_refuses_the_classifiers_losses(loss):
     X, y = make_regression(n_samples=40, n_features=5, random_state=0)
-    with pytest.raises(ValueError, match="SETMLPRegressor has no loss='log_loss'"):
-        SETMLPRegressor(hidden_layer_sizes=(8,), loss="log_loss", max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match=f"SETMLPRegressor has no loss='{loss}'"):
+        SETMLPRegressor(hidden_layer_sizes=(8,), loss=loss, max_iter=2).fit(X, y)

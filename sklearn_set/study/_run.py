@@ -80,12 +80,12 @@ PROFILES = {
         prune_target=0.5, test_size=0.3,
     ),
     # The original SET-MLP code's settings (Mocanu et al., 2018): 3 x 1000 hidden,
-    # batch 2, 100 epochs, squared error on sigmoid outputs, decoupled weight decay
-    # 0.0002 per step instead of L2, no dropout, N(0, 0.1^2) weights, regrown
-    # connections drawn like the initial ones.
+    # batch 2, 100 epochs, squared error on sigmoid outputs trained by that code's rule
+    # (loss="original"), decoupled weight decay 0.0002 per step instead of L2, no
+    # dropout, N(0, 0.1^2) weights, regrown connections drawn like the initial ones.
     "original": dict(
         hidden_layer_sizes=(1000, 1000, 1000), max_iter=100, batch_size=2,
-        loss="squared_error",
+        loss="original",
         learning_rate_init=0.01, momentum=0.9, alpha=0.0, weight_decay=2e-4,
         epsilon=20.0, zeta=0.3, dropout=0.0, weight_init="normal", regrow_init="init",
         prune_start=0.4, prune_every=10, prune_target=0.5, test_size=0.3,
