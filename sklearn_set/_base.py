@@ -83,6 +83,12 @@ def _generator_from(random_state):
     return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
 
 
+def _batch(X, y, sample_weight, rows):
+    """The samples ``rows`` as a batch: features by samples, targets, weights."""
+    weights = None if sample_weight is None else sample_weight[rows]
+    return samples_as_columns(X, rows, DTYPE), y[rows], weights
+
+
 def with_shared_docs(cls):
     """Put the parameters and fitted attributes both estimators share into ``cls``'s
     docstring, at its ``[parameters]`` and ``[attributes]`` lines."""
@@ -813,7 +819,7 @@ class BaseSETMLP(BaseEstimator):
     def _train_epoch(self, data, batch_size, rng, schedule, epoch, batch):
         """One pass of mini-batch SGD, with the batch-level evolution ``schedule`` asks
         for; returns the epoch's record for ``history_`` and the batches done."""
-        X, y, _ = data
+        X, y, sample_weight = data
         backend = self._backend
         n_samples = X.shape[0]
         timer = {"forward": 0.0, "backward": 0.0, "kernels": 0.0}
@@ -833,8 +839,7 @@ class BaseSETMLP(BaseEstimator):
                 zeta = schedule.zeta_after_batch(epoch, batch)
                 if zeta > 0:
                     start_evolve = time.perf_counter()
-                    rewired += self._evolve(
-                        zeta, rng, lambda: (samples_as_columns(X, rows, DTYPE), y[rows]))
+                    rewired += self._evolve(zeta, rng, lambda: _batch(X, y, sample_weight, rows))
                     seconds_evolve += time.perf_counter() - start_evolve
             train_loss, n_correct = backend.end_epoch()
         except FloatingPointError as error:
@@ -869,7 +874,7 @@ class BaseSETMLP(BaseEstimator):
 
         Returns the connections rewired, the neurons pruned and the seconds taken.
         """
-        X, y, _ = data
+        X, y, sample_weight = data
         start = time.perf_counter()
         pruned = rewired = 0
         if schedule.prune_after_epoch(epoch):
@@ -883,7 +888,7 @@ class BaseSETMLP(BaseEstimator):
             def random_batch():
                 rows = rng.choice(X.shape[0], self._batch_size(X.shape[0], warn=False),
                                   replace=False)
-                return samples_as_columns(X, rows, DTYPE), y[rows]
+                return _batch(X, y, sample_weight, rows)
 
             rewired = self._evolve(zeta, rng, random_batch)
         return rewired, pruned, time.perf_counter() - start
@@ -896,16 +901,15 @@ class BaseSETMLP(BaseEstimator):
         """Rewire the fraction ``zeta`` of every layer by the growth rule; returns the
         number of connections rewired.
 
-        ``signal_batch`` returns ``(x, y)`` for gradient growth: a training batch,
-        features by samples.
+        ``signal_batch`` returns ``(x, y, sample_weight)`` for gradient growth: a
+        training batch, features by samples, and its weights (None without).
         """
         if self._backend.evolves_on_device(self.growth, self.track_exploration):
             return self._backend.evolve(zeta, rng, self._regrow_init())
         network = self._host_network()
         signals = None
         if self.growth != "random":
-            x, y = signal_batch()
-            signals = network.backward_signals(x, y)
+            signals = network.backward_signals(*signal_batch())
         rewired = evolve_network(network, zeta, rng, self._regrow_init(),
                                  GROWTH_RULES[self.growth], signals)
         self._backend.reload(network)

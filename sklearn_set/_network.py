@@ -556,14 +556,16 @@ class SparseMLP:
         return loss, self._collect(cache, delta, lambda layer, layer_input, d:
                                    layer.gradient(layer_input, d))
 
-    def backward_signals(self, x, y):
+    def backward_signals(self, x, y, sample_weight=None):
         """Each layer's ``(input, delta)`` on a batch, without dropout or updates.
 
         What gradient-based growth needs: the weight gradient of layer ``k`` at any
-        position ``(i, j)`` is ``input[i] . delta[j]``.
+        position ``(i, j)`` is ``input[i] . delta[j]``, of the loss that training
+        minimises (``sample_weight`` weighs the samples, as in :meth:`train_batch`).
         """
         cache = self.forward(x, keep_gradient=True)
-        _, delta, _ = self._output_delta(cache.output, y, self._shares(x.shape[1], None)[0])
+        share = self._shares(x.shape[1], sample_weight)[0]
+        _, delta, _ = self._output_delta(cache.output, y, share)
         return self._collect(cache, delta, lambda layer, layer_input, d: (layer_input, d))
 
     def prediction_chunk(self):

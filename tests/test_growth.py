@@ -142,3 +142,19 @@ def test_epoch_level_gradient_growth_with_pruning_runs():
                            track_exploration=True, random_state=0).fit(X, y)
     assert sum(clf.hidden_layer_sizes_) < 80
     assert all(r["rewired"] > 0 for r in clf.history_[:-1])
+
+
+def test_growth_signals_weigh_samples_as_training_does():
+    # a sample of weight 0 adds nothing to the gradient growth ranks by, so the signals
+    # equal those of the batch without it
+    rng = np.random.default_rng(3)
+    network = SparseMLP.erdos_renyi([20, 15, 3], 4.0, rng)
+    x = rng.standard_normal((20, 16)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    weights = np.r_[np.ones(12), np.zeros(4)]
+    weighted = network.backward_signals(x, y, sample_weight=weights)
+    kept = network.backward_signals(x[:, :12], y[:12])
+    for (inputs, delta), (kept_inputs, kept_delta) in zip(weighted, kept):
+        np.testing.assert_allclose(inputs[:, :12], kept_inputs)
+        np.testing.assert_allclose(delta[:, :12], kept_delta, rtol=1e-6)
+        assert not delta[:, 12:].any()
