@@ -4,8 +4,9 @@ Fits the study's ``original`` profile (3 x 1000 hidden, batch 2, 100 epochs, lr 
 momentum 0.9, weight decay 2e-4, no dropout, N(0, 0.1^2) weights, the original code's
 update rule) under variants that change the loss or how regrown connections start, on
 a validation split carved from the training data (``dev_split_study.validation_split``:
-the test part is never scored). Prints, per dataset and variant, the fits that finished (training loss finite
-for every epoch) and the validation accuracy of those, mean ± sd over seeds.
+the test part is never scored). Prints, per dataset and variant, the fits that finished
+(training loss finite for every epoch) and the validation accuracy of those, mean ± sd
+over seeds.
 
     python benchmarks/dev_original_settings.py --datasets tox171,GLIOMA,arcene,Prostate_GE
 """

@@ -34,8 +34,8 @@ from ._kernels import (
 from ._topology import Topology, erdos_renyi
 
 __all__ = [
-    "ACTIVATIONS", "OUTPUTS", "SIGMOID_OUTPUTS", "WEIGHT_INITS", "REGROW_INITS", "SparseLayer", "SparseMLP", "draw_weights",
-    "samples_as_columns",
+    "ACTIVATIONS", "OUTPUTS", "SIGMOID_OUTPUTS", "WEIGHT_INITS", "REGROW_INITS",
+    "SparseLayer", "SparseMLP", "draw_weights", "samples_as_columns",
 ]
 
 ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
@@ -43,8 +43,9 @@ ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
 _KERNEL_ACTIVATION = {"relu": RELU, "allrelu": RELU, "tanh": TANH, "logistic": LOGISTIC}
 #: Output heads: softmax probabilities trained on cross-entropy (classification),
 #: sigmoid outputs trained on half squared error against one-hot classes, the same
-#: trained by the original SET-MLP code's rule (see :func:`._kernels.sigmoid_squared_error`),
-#: or identity outputs trained on half squared error (regression).
+#: trained by the original SET-MLP code's rule (see
+#: :func:`._kernels.sigmoid_squared_error`), or identity outputs trained on half
+#: squared error (regression).
 OUTPUTS = ("softmax", "logistic", "logistic_original", "identity")
 #: The heads with sigmoid outputs.
 SIGMOID_OUTPUTS = ("logistic", "logistic_original")
