@@ -8,9 +8,12 @@ training part, so the test part is never scored) and the original code's setting
 profile; the original runs unchanged, imported from its own folder by a second Python
 that has NumPy < 2 and its compiled ``sparseoperations`` Cython module::
 
-    python -m venv /tmp/origvenv && /tmp/origvenv/bin/pip install "numpy<2" scipy "cython<3" setuptools
-    # in a checkout of dcmocanu/sparse-evolutionary-artificial-neural-networks,
-    # folder SET-MLP-Sparse-Python-Data-Structures: build sparseoperations.pyx in place
+    python -m venv /tmp/origvenv
+    /tmp/origvenv/bin/pip install "numpy<2" "scipy<1.14" "cython<3" setuptools
+    # in SET-MLP-Sparse-Python-Data-Structures/ of a checkout of
+    # dcmocanu/sparse-evolutionary-artificial-neural-networks:
+    CFLAGS="-I$(/tmp/origvenv/bin/python -c 'import numpy; print(numpy.get_include())')" \\
+        /tmp/origvenv/bin/cythonize -i sparseoperations.pyx
     python benchmarks/dev_original_side_by_side.py --python /tmp/origvenv/bin/python \\
         --original /path/to/SET-MLP-Sparse-Python-Data-Structures --datasets Prostate_GE
 
