@@ -196,10 +196,16 @@ def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
 
 
 @cached_njit(parallel=True)
-def activate(z, kind, slope, keep, seed, local_gradient):
-    """:func:`spmm_activate`'s activation and dropout alone, in place on ``z``."""
+def activate(z, bias, kind, slope, keep, seed, local_gradient):
+    """:func:`spmm_activate`'s bias, activation and dropout alone, in place on ``z``:
+    what follows a product computed elsewhere (a full layer's, by BLAS)."""
     for j in prange(z.shape[0]):
-        _activate_row(z[j], local_gradient, j, kind, slope, keep, seed)
+        row = z[j]
+        b0 = bias[j]
+        for b in range(row.shape[0]):
+            row[b] += b0
+        if kind != IDENTITY or keep < 1.0 or local_gradient.shape[0] > 0:
+            _activate_row(row, local_gradient, j, kind, slope, keep, seed)
 
 
 @njit(inline="always")

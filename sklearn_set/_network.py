@@ -22,6 +22,7 @@ from ._kernels import (
     carry,
     cross_entropy,
     gather_columns,
+    momentum_update,
     sddmm,
     sddmm_momentum_update,
     sddmm_squared_norm,
@@ -198,14 +199,33 @@ class SparseLayer:
         # evolution pays for the new transposed view, not the next forward pass
         topology.transposed()
 
+    @property
+    def is_full(self):
+        """Whether every input connects to every output (``epsilon=inf``, or an output
+        layer capped at density 1). The weights in canonical order are then the dense
+        ``(n_in, n_out)`` matrix, row-major, and training multiplies by it with BLAS:
+        the same products as the kernels' at full density, over the same memory, and
+        several times faster, since there is no index to follow."""
+        t = self.topology
+        return 0 < t.nnz == t.n_in * t.n_out
+
+    def _matrix(self, values):
+        """``values`` in canonical order (the first ``nnz``) as the dense
+        ``(n_in, n_out)`` matrix of a full layer: a view, nothing copied."""
+        t = self.topology
+        return values[:t.nnz].reshape(t.n_in, t.n_out)
+
     def forward(self, x, activation=(IDENTITY, 0.0, 1.0, 0), local_gradient=None,
-                t_weights=None, timer=None):
+                t_weights=None, timer=None, strict=True):
         """The layer's output on ``x`` of shape (n_in, batch).
 
         ``activation`` is ``(kind, slope, keep, seed)`` of :func:`spmm_activate`: the
         activation and dropout applied in the same pass, none by default. Its
         derivative goes into ``local_gradient`` when that is given. ``t_weights`` is a
         scratch array of at least ``nnz`` values (allocated when not given).
+        ``strict`` keeps the kernel's fixed order of summation, so that a sample's
+        output never depends on the other samples of its batch (predictions);
+        otherwise a full layer multiplies with BLAS (training).
         """
         t = self.topology
         kind, slope, keep, seed = activation
@@ -213,37 +233,55 @@ class SparseLayer:
         out = np.empty((t.n_out, x.shape[1]), dtype=dtype)
         if local_gradient is None:
             local_gradient = np.empty((0, 0), dtype=dtype)
+        rule = (dtype.type(slope), float(keep), np.uint64(seed))
+        if not strict and self.is_full:
+            _product(self._matrix(self.weights).T, x, out, timer)
+            _timed(timer, activate, out, self.bias, kind, *rule, local_gradient)
+            return out
         if t_weights is None:
             t_weights = np.empty_like(self.weights)
         _timed(timer, spmm_activate, t.t_indptr, t.t_indices, t.t_order, self.weights,
-               self.bias, x, kind, dtype.type(slope), float(keep), np.uint64(seed), out,
-               local_gradient, t_weights[:t.nnz])
+               self.bias, x, kind, *rule, out, local_gradient, t_weights[:t.nnz])
         return out
 
     def input_gradient(self, delta):
         t = self.topology
         out = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
-        spmm_transposed(t.indptr, t.indices, self.weights, delta, out)
+        if self.is_full:
+            _product(self._matrix(self.weights), delta, out)
+        else:
+            spmm_transposed(t.indptr, t.indices, self.weights, delta, out)
         return out
 
-    def squared_gradient_norm(self, x, delta):
+    def squared_gradient_norm(self, x, delta, scratch=None):
         """Squared norm of the data loss's gradient w.r.t. weights and bias, never
-        holding the weight gradient."""
+        holding the weight gradient (a full layer holds it in ``scratch``, at least
+        ``nnz`` values, allocated when not given)."""
         t = self.topology
-        partial = np.empty(t.n_in, dtype=np.float64)
-        sddmm_squared_norm(t.indptr, t.indices, x, delta, partial)
+        if self.is_full:
+            grad = self.gradient(x, delta, scratch)[0]
+            with np.errstate(over="ignore", invalid="ignore"):  # inf: clipped to zero
+                weight_part = float(np.dot(grad, grad))
+        else:
+            partial = np.empty(t.n_in, dtype=np.float64)
+            sddmm_squared_norm(t.indptr, t.indices, x, delta, partial)
+            weight_part = float(partial.sum())
         bias_gradient = delta.sum(axis=1, dtype=np.float64)
-        return float(partial.sum() + bias_gradient @ bias_gradient)
+        return weight_part + float(bias_gradient @ bias_gradient)
 
-    def gradient(self, x, delta):
-        """Gradients of the data loss with respect to weights and bias."""
+    def gradient(self, x, delta, out=None):
+        """Gradients of the data loss with respect to weights and bias; the weights'
+        go into the first ``nnz`` values of ``out`` when it is given."""
         t = self.topology
-        grad = np.empty_like(self.weights)
-        sddmm(t.indptr, t.indices, x, delta, grad)
+        grad = np.empty_like(self.weights) if out is None else out[:t.nnz]
+        if self.is_full:
+            _product(x, delta.T, self._matrix(grad))
+        else:
+            sddmm(t.indptr, t.indices, x, delta, grad)
         return grad, delta.sum(axis=1)
 
     def sgd_step(self, x, delta, learning_rate, momentum, decay, nesterov=False,
-                 local_gradient=None, timer=None, shrink=0.0):
+                 local_gradient=None, timer=None, shrink=0.0, scratch=None):
         """One SGD-with-momentum step, the weight gradient fused into the update.
 
         ``nesterov`` selects Nesterov's momentum, as in scikit-learn; ``shrink`` is
@@ -251,7 +289,9 @@ class SparseLayer:
         ``local_gradient`` (the derivative of the activation that produced ``x``),
         also returns the delta of the layer below: the gradient with respect to ``x``,
         computed in the same pass over the connections from the weights as they were
-        before the step, times ``local_gradient``.
+        before the step, times ``local_gradient``. A full layer takes its products
+        from BLAS instead and holds its weight gradient in ``scratch`` (at least
+        ``nnz`` values, allocated when not given).
         """
         t = self.topology
         cast = self.weights.dtype.type
@@ -260,6 +300,15 @@ class SparseLayer:
         below = None
         if local_gradient is not None:
             below = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
+        if self.is_full:
+            if below is not None:  # from the weights before the step
+                _product(self._matrix(self.weights), delta, below, timer)
+                with np.errstate(invalid="ignore"):  # inf * 0
+                    np.multiply(below, local_gradient, out=below)
+            grad = _timed(timer, self.gradient, x, delta, scratch)[0]
+            _timed(timer, momentum_update, self.weights, self.velocity, grad, lr, mom, decay,
+                   nesterov, shrink)
+        elif below is not None:
             _timed(timer, backward_momentum_update, t.indptr, t.indices, x, delta,
                    self.weights, self.velocity, lr, mom, decay, nesterov, below,
                    local_gradient, shrink)
@@ -272,13 +321,21 @@ class SparseLayer:
         return below
 
 
-def _timed(timer, kernel, *args):
-    """``kernel(*args)``, adding its seconds to ``timer["kernels"]`` when there is a timer:
-    what ``verbose=2`` reports as time in the kernels."""
+def _product(a, b, out, timer=None):
+    """``out = a @ b`` by BLAS, timed like a kernel, and silent on overflow like the
+    kernels: a diverging fit is reported once, by its loss."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        _timed(timer, np.matmul, a, b, out=out)
+
+
+def _timed(timer, kernel, *args, **kwargs):
+    """``kernel(*args, **kwargs)``, adding its seconds to ``timer["kernels"]`` when there
+    is a timer: what ``verbose=2`` reports as time in the kernels (Numba's, and BLAS's
+    for full layers)."""
     if timer is None:
-        return kernel(*args)
+        return kernel(*args, **kwargs)
     start = time.perf_counter()
-    result = kernel(*args)
+    result = kernel(*args, **kwargs)
     timer["kernels"] += time.perf_counter() - start
     return result
 
@@ -398,7 +455,8 @@ class SparseMLP:
         the forward kernel applies, on its own, for inspection."""
         kind, slope, _, _ = self._activation(hidden_index)
         derivative = np.empty_like(z) if keep_gradient else np.empty((0, 0), dtype=z.dtype)
-        activate(z, kind, z.dtype.type(slope), 1.0, np.uint64(0), derivative)
+        activate(z, np.zeros(z.shape[0], dtype=z.dtype), kind, z.dtype.type(slope), 1.0,
+                 np.uint64(0), derivative)
         return z, derivative if keep_gradient else None
 
     def forward(self, x, *, keep_gradient=False, rng=None, timer=None):
@@ -407,7 +465,9 @@ class SparseMLP:
         Parameters
         ----------
         keep_gradient : bool
-            Keep what :meth:`_backward` needs.
+            Keep what :meth:`_backward` needs: a training pass, in which full layers
+            multiply with BLAS. Without it, every layer sums in the kernels' fixed
+            order, so that a prediction never depends on its batch.
         rng : numpy.random.Generator or None
             When given and ``self.dropout > 0``, hidden activations are dropped: each
             layer's mask is drawn inside the kernel from one seed taken from ``rng``.
@@ -424,13 +484,14 @@ class SparseMLP:
             activation = self._activation(k, 1.0 - self.dropout if dropping else 1.0, seed)
             local_gradient = np.empty((layer.topology.n_out, x.shape[1]), dtype=x.dtype) \
                 if keep_gradient else None
-            x = layer.forward(x, activation, local_gradient, t_weights, timer)
+            x = layer.forward(x, activation, local_gradient, t_weights, timer,
+                              strict=not keep_gradient)
             cache.local_gradients.append(local_gradient)
         if keep_gradient:
             cache.inputs.append(x)
         head = LOGISTIC if self.output in SIGMOID_OUTPUTS else IDENTITY  # softmax after
         output = self.layers[-1].forward(x, (head, 0.0, 1.0, 0), t_weights=t_weights,
-                                         timer=timer)
+                                         timer=timer, strict=not keep_gradient)
         if self.output == "softmax":
             _timed(timer, softmax, output)
         cache.output = output
@@ -531,14 +592,18 @@ class SparseMLP:
         if not np.isfinite(loss):
             # before any update, so that the weights stay those of the last good step
             raise FloatingPointError(f"The training loss is {loss}.")
+        scratch = self._scratch()  # free again once the forward pass is done
         if max_grad_norm is not None:
-            norm = np.sqrt(sum(self._collect(cache, delta, SparseLayer.squared_gradient_norm)))
+            norm = np.sqrt(sum(self._collect(cache, delta, lambda layer, layer_input, d:
+                                             layer.squared_gradient_norm(layer_input, d,
+                                                                         scratch))))
             if norm > max_grad_norm:  # backprop is linear in the output's delta
                 delta *= delta.dtype.type(max_grad_norm / norm)
         decay = alpha / total_weight
         self._backward(cache, delta, lambda layer, layer_input, d, local_gradient:
                        layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
-                                      nesterov, local_gradient, timer, weight_decay))
+                                      nesterov, local_gradient, timer, weight_decay,
+                                      scratch))
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done

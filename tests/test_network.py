@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from sklearn_set._kernels import sigmoid_squared_error
+from sklearn_set._kernels import (
+    RELU,
+    backward_momentum_update,
+    sddmm_squared_norm,
+    sigmoid_squared_error,
+)
 from sklearn_set._network import ACTIVATIONS, ALLRELU_SLOPE, SparseMLP
 
 
@@ -275,3 +280,33 @@ def test_gradient_clipping_caps_the_step_at_the_norm(rng):
     _one_step(clipped, x, y, max_grad_norm=norm / 4)
     step = np.linalg.norm(_parameters(clipped) - before)
     assert step == pytest.approx(0.1 * norm / 4, rel=1e-3)
+
+
+def test_a_full_layer_trains_through_blas_as_the_kernels_would(rng):
+    # epsilon=inf: training multiplies by the dense matrix (BLAS), predictions keep the
+    # kernels' order; the two must agree on every quantity of a step
+    layer = SparseMLP.erdos_renyi((7, 6, 3), np.inf, rng, dtype=np.float64,
+                                  weight_init="normal").layers[0]
+    assert layer.is_full and not SparseMLP.erdos_renyi((7, 6, 3), 1.0, rng).layers[0].is_full
+    x, delta = rng.standard_normal((7, 5)), rng.standard_normal((6, 5))
+    local_gradient = rng.random((7, 5))
+    activation = (RELU, 0.0, 0.5, 123)  # dropout too: the same mask on both paths
+    blas_gradient, kernel_gradient = np.empty((6, 5)), np.empty((6, 5))
+    out = layer.forward(x, activation, blas_gradient, strict=False)
+    assert_allclose(out, layer.forward(x, activation, kernel_gradient), rtol=1e-12)
+    assert_allclose(blas_gradient, kernel_gradient)
+
+    t = layer.topology
+    partial = np.empty(7)
+    sddmm_squared_norm(t.indptr, t.indices, x, delta, partial)
+    assert layer.squared_gradient_norm(x, delta) == pytest.approx(
+        partial.sum() + np.sum(delta.sum(axis=1) ** 2), rel=1e-12)
+
+    kernels = layer.copy()
+    below = layer.sgd_step(x, delta, 0.1, 0.9, 0.01, False, local_gradient, shrink=1e-3)
+    expected_below = np.empty_like(x)
+    backward_momentum_update(t.indptr, t.indices, x, delta, kernels.weights, kernels.velocity,
+                             0.1, 0.9, 0.01, False, expected_below, local_gradient, 1e-3)
+    assert_allclose(below, expected_below, rtol=1e-12)
+    assert_allclose(layer.weights, kernels.weights, rtol=1e-12)
+    assert_allclose(layer.velocity, kernels.velocity, rtol=1e-12, atol=1e-15)
