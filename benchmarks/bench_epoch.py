@@ -1,12 +1,14 @@
 """Seconds per epoch of a real ``fit``: this checkout against an earlier revision.
 
 Both trees fit the same model on the same data (coil20, standardised, float32;
-3 x 3000 hidden, batch 32, the estimator's defaults otherwise), in child processes
+3 x 3000 hidden, batch 32, the estimator's defaults otherwise; ``--epsilon inf`` fits
+the fully connected counterpart), in child processes
 that alternate, A B A B, so that a busy machine weighs on both alike. Each child
 compiles with a warm-up fit first, then times a fit of ``--epochs`` epochs
 (evolution included). Prints the median seconds per epoch and the ratio.
 
     python benchmarks/bench_epoch.py --against 3915a5c [--rounds 3] [--epochs 5]
+    python benchmarks/bench_epoch.py --against addf8f6 --epsilon inf --hidden 500,500,500
 
 The revision is checked out into a temporary git worktree, removed at the end.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(dataset, hidden, epochs):
+def measure(dataset, hidden, epochs, epsilon):
     """In a child: seconds per epoch of one timed fit, and its time shares."""
     import time
     import warnings
@@ -38,7 +40,7 @@ def measure(dataset, hidden, epochs):
     X, y = load_dataset(dataset)
     X = StandardScaler().fit_transform(X).astype(np.float32)
     params = dict(hidden_layer_sizes=hidden, batch_size=32, random_state=0,
-                  n_iter_no_change=10**6)
+                  n_iter_no_change=10**6, epsilon=epsilon)
     SETMLPClassifier(**params, max_iter=2).fit(X, y)  # compile, or load from the cache
     clf = SETMLPClassifier(**params, max_iter=epochs)
     start = time.perf_counter()
@@ -58,7 +60,8 @@ def child(tree, args):
     if data is not None:
         env["SKLEARN_SET_DATA"] = str(data)
     command = [sys.executable, __file__, "--measure", "--dataset", args.dataset,
-               "--hidden", args.hidden, "--epochs", str(args.epochs)]
+               "--hidden", args.hidden, "--epochs", str(args.epochs),
+               "--epsilon", str(args.epsilon)]
     out = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -70,12 +73,14 @@ def main():
     parser.add_argument("--dataset", default="coil20")
     parser.add_argument("--hidden", default="3000,3000,3000")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epsilon", type=float, default=20.0,
+                        help="the layers' epsilon; inf for fully connected layers")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     hidden = tuple(int(h) for h in args.hidden.split(","))
     if args.measure:
-        print(json.dumps(measure(args.dataset, hidden, args.epochs)))
+        print(json.dumps(measure(args.dataset, hidden, args.epochs, args.epsilon)))
         return
     with tempfile.TemporaryDirectory() as temporary:
         old = Path(temporary) / "old"
@@ -89,7 +94,8 @@ def main():
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
                            check=True, capture_output=True)
-    print(f"{args.dataset}, hidden {hidden}, batch 32, {args.epochs} epochs a fit, "
+    print(f"{args.dataset}, hidden {hidden}, epsilon {args.epsilon}, batch 32, "
+          f"{args.epochs} epochs a fit, "
           f"{args.rounds} rounds, {os.cpu_count()} cores")
     print(f"{'tree':<16} {'s/epoch (median)':>17} {'all rounds':>24} {'outside kernels':>16}")
     medians = {}

@@ -273,3 +273,27 @@ def test_kernels_honour_the_thread_limit_joblib_sets(monkeypatch):
     SETMLPClassifier((8,), max_iter=2, epsilon=2, random_state=0).fit(X, np.arange(40) % 2)
     assert seen and set(seen) == {1}
     assert numba.get_num_threads() == before  # restored
+
+
+def test_blas_runs_on_one_thread_while_the_kernels_run(monkeypatch):
+    # full layers multiply with BLAS, whose spinning threads would fight Numba's
+    from threadpoolctl import threadpool_info
+
+    from sklearn_set._network import SparseMLP
+
+    def blas_threads():
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    seen = []
+    train_batch = SparseMLP.train_batch
+
+    def recording(self, *args, **kwargs):
+        seen.append(blas_threads())
+        return train_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(SparseMLP, "train_batch", recording)
+    before = blas_threads()
+    X = np.random.default_rng(0).random((40, 5))
+    SETMLPClassifier((8,), max_iter=2, epsilon=np.inf, random_state=0).fit(X, np.arange(40) % 2)
+    assert seen and all(threads <= {1} for threads in seen)
+    assert blas_threads() == before  # restored
