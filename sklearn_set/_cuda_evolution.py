@@ -59,6 +59,21 @@ def _mix(seed, k):
     return h ^ (h >> np.uint64(31))
 
 
+@cuda.jit(device=True)
+def _sort_segment(keys, values, start, stop):
+    """Insertion sort of ``keys[start:stop]``, ``values`` moved along (pass ``keys``
+    again for none): one thread sorts one row or column, which holds few entries."""
+    for s in range(start + 1, stop):
+        key, value = keys[s], values[s]
+        t = s - 1
+        while t >= start and keys[t] > key:
+            keys[t + 1] = keys[t]
+            values[t + 1] = values[t]
+            t -= 1
+        keys[t + 1] = key
+        values[t + 1] = value
+
+
 @cuda.jit
 def _fill(values, value):
     """``values[:] = value``, each thread over a strided share (a small grid fills a
@@ -274,13 +289,7 @@ def _accept_candidates(indptr, indices, removed, row_start, bucket_columns, seed
     if i >= row_start.shape[0] - 1:
         return
     start, stop = row_start[i], row_start[i + 1]
-    for s in range(start + 1, stop):  # insertion sort: a row holds few candidates
-        value = bucket_columns[s]
-        t = s - 1
-        while t >= start and bucket_columns[t] > value:
-            bucket_columns[t + 1] = bucket_columns[t]
-            t -= 1
-        bucket_columns[t + 1] = value
+    _sort_segment(bucket_columns, bucket_columns, start, stop)
     p, end, previous = indptr[i], indptr[i + 1], -1
     for s in range(start, stop):
         column = bucket_columns[s]
@@ -430,15 +439,7 @@ def _sort_columns(t_indptr, t_indices, t_order):
     if j >= t_indptr.shape[0] - 1:
         return
     start, stop = t_indptr[j], t_indptr[j + 1]
-    for s in range(start + 1, stop):
-        row, order = t_indices[s], t_order[s]
-        t = s - 1
-        while t >= start and t_indices[t] > row:
-            t_indices[t + 1] = t_indices[t]
-            t_order[t + 1] = t_order[t]
-            t -= 1
-        t_indices[t + 1] = row
-        t_order[t + 1] = order
+    _sort_segment(t_indices, t_order, start, stop)
 
 
 def transposed(indptr, indices, n_out):
