@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._jit import cached_njit
+from ._jit import cached_njit, sized_njit
 
 __all__ = [
     "IDENTITY", "RELU", "TANH", "LOGISTIC",
@@ -195,10 +195,11 @@ def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
                   np.empty((0, 0), dtype=out.dtype), t_weights)
 
 
-@cached_njit(parallel=True)
+@sized_njit()
 def activate(z, bias, kind, slope, keep, seed, local_gradient):
     """:func:`spmm_activate`'s bias, activation and dropout alone, in place on ``z``:
-    what follows a product computed elsewhere (a full layer's, by BLAS)."""
+    what follows a product computed elsewhere (a full layer's, by BLAS). Call with
+    ``parallel=`` whether ``z`` is large enough for threads (see :mod:`._jit`)."""
     for j in prange(z.shape[0]):
         row = z[j]
         b0 = bias[j]
@@ -528,10 +529,11 @@ def sddmm_squared_norm(indptr, indices, x, delta, partial):
         partial[i] = total
 
 
-@cached_njit(parallel=True)
+@sized_njit()
 def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, nesterov,
                     shrink=0.0):
-    """SGD with momentum and L2 decay, in place, for one array of parameters.
+    """SGD with momentum and L2 decay, in place, for one array of parameters (threaded
+    unless called with ``parallel=False``).
 
     Parameters
     ----------

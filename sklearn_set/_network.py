@@ -32,6 +32,7 @@ from ._kernels import (
     spmm_transposed,
     squared_error,
 )
+from ._jit import PARALLEL_MIN_WORK
 from ._topology import Topology, erdos_renyi
 
 __all__ = [
@@ -236,7 +237,8 @@ class SparseLayer:
         rule = (dtype.type(slope), float(keep), np.uint64(seed))
         if not strict and self.is_full:
             _product(self._matrix(self.weights).T, x, out, timer)
-            _timed(timer, activate, out, self.bias, kind, *rule, local_gradient)
+            _timed(timer, activate, out, self.bias, kind, *rule, local_gradient,
+                   parallel=out.size >= PARALLEL_MIN_WORK)
             return out
         if t_weights is None:
             t_weights = np.empty_like(self.weights)
@@ -307,7 +309,7 @@ class SparseLayer:
                     np.multiply(below, local_gradient, out=below)
             grad = _timed(timer, self.gradient, x, delta, scratch)[0]
             _timed(timer, momentum_update, self.weights, self.velocity, grad, lr, mom, decay,
-                   nesterov, shrink)
+                   nesterov, shrink, parallel=t.nnz >= PARALLEL_MIN_WORK)
         elif below is not None:
             _timed(timer, backward_momentum_update, t.indptr, t.indices, x, delta,
                    self.weights, self.velocity, lr, mom, decay, nesterov, below,
@@ -456,7 +458,7 @@ class SparseMLP:
         kind, slope, _, _ = self._activation(hidden_index)
         derivative = np.empty_like(z) if keep_gradient else np.empty((0, 0), dtype=z.dtype)
         activate(z, np.zeros(z.shape[0], dtype=z.dtype), kind, z.dtype.type(slope), 1.0,
-                 np.uint64(0), derivative)
+                 np.uint64(0), derivative, parallel=False)
         return z, derivative if keep_gradient else None
 
     def forward(self, x, *, keep_gradient=False, rng=None, timer=None):
