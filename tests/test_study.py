@@ -196,6 +196,14 @@ def test_report_marks_the_best_and_counts_divergence(tmp_path):
     assert "removed 50.0%" in text
 
 
+def test_report_sums_the_run_time_per_method():
+    records = [_record("a", m, s, 0.8) for s in range(2) for m in ("mlp", "set")]
+    for record, seconds in zip(records, (1800, 3600, 5400, 7200)):
+        record["row"]["seconds"] = seconds
+    text = report.render_markdown(records, study=None)
+    assert "summed: 5.00 hours (`mlp` 2.00, `set` 3.00)" in text
+
+
 def test_a_report_of_an_empty_study_says_so(tmp_path, capsys):
     (tmp_path / "runs").mkdir()
     assert report.main([str(tmp_path)]) == 0

@@ -273,6 +273,16 @@ def _tuning_section(records, methods, grids):
     return lines + [""]
 
 
+def _run_time(records, methods):
+    """One line: the runs' own seconds summed, in all and per method, so that what a
+    study costs (and what each method adds to it) can be read off its report."""
+    seconds = {m: sum(float(r["row"]["seconds"]) for r in records if r["row"]["method"] == m)
+               for m in methods}
+    per_method = ", ".join(f"`{m}` {seconds[m] / 3600:.2f}" for m in methods)
+    return (f"Run time, the runs' own seconds summed: {sum(seconds.values()) / 3600:.2f} "
+            f"hours ({per_method}); runs side by side (`--n-jobs`) share it out.")
+
+
 def render_markdown(records, study, plots=()):
     """The report as Markdown text."""
     groups = _group(records)
@@ -305,7 +315,7 @@ def render_markdown(records, study, plots=()):
         f"{n_diverged} diverged (training loss not finite) and are shown as such.",
         "Cells are mean ± sd over seeds. The best mean test accuracy of each dataset, among "
         "methods that finished every run, is in bold.",
-        "",
+        "", _run_time(records, methods), "",
         "## Test accuracy", "",
         "| dataset | " + " | ".join(methods) + " |",
         "|---|" + "---|" * len(methods),
