@@ -54,6 +54,18 @@ STAT_LOSS, STAT_CORRECT, STAT_GRADIENT = 0, 1, 2
 EPOCH_LOSS, EPOCH_WEIGHT, EPOCH_CORRECT, EPOCH_FAILED = 0, 1, 2, 3
 
 
+@cuda.jit(device=True)
+def _cell(shape):
+    """``(row, sample)`` of this thread over an ``(n_rows, batch)`` array, one thread
+    per entry; ``row`` is -1 for the threads past its end."""
+    tid = cuda.grid(1)
+    n_rows, batch = shape
+    if tid >= n_rows * batch:
+        return -1, 0
+    row = tid // batch
+    return row, tid - row * batch
+
+
 def blocks(n_threads, threads=THREADS):
     """Blocks of ``threads`` that cover ``n_threads`` (at least one)."""
     return max(1, (n_threads + threads - 1) // threads)
@@ -63,12 +75,9 @@ def blocks(n_threads, threads=THREADS):
 def gather_columns(X, rows, out):
     """``out[f, b] = X[rows[b], f]``: a batch in the kernels' layout, from samples
     already on the device."""
-    tid = cuda.grid(1)
-    n_features, batch = out.shape
-    if tid >= n_features * batch:
+    f, b = _cell(out.shape)
+    if f < 0:
         return
-    f = tid // batch
-    b = tid - f * batch
     out[f, b] = X[rows[b], f]
 
 
@@ -81,12 +90,10 @@ def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, k
 
     Weights are read through ``t_order`` in place, so no transposed copy is made.
     """
-    tid = cuda.grid(1)
-    n_out, batch = out.shape
-    if tid >= n_out * batch:
+    j, b = _cell(out.shape)
+    if j < 0:
         return
-    j = tid // batch
-    b = tid - j * batch
+    batch = out.shape[1]
     z = bias[j]
     for q in range(t_indptr[j], t_indptr[j + 1]):
         z += weights[t_order[q]] * x[t_indices[q], b]
@@ -109,12 +116,9 @@ def spmm_transposed(indptr, indices, weights, delta, local_gradient, out):
     clipping pass propagates deltas with it, and the benchmark compares it with
     cuSPARSE's ``W @ delta``.
     """
-    tid = cuda.grid(1)
-    n_in, batch = out.shape
-    if tid >= n_in * batch:
+    i, b = _cell(out.shape)
+    if i < 0:
         return
-    i = tid // batch
-    b = tid - i * batch
     g = _ZERO
     for p in range(indptr[i], indptr[i + 1]):
         g += weights[p] * delta[indices[p], b]
@@ -318,14 +322,12 @@ def clip_delta(delta, stats, max_norm):
     """Global-norm clipping: scale the output layer's ``delta`` by
     ``max_norm / norm`` when the gradient's norm, ``sqrt(stats[STAT_GRADIENT])``, is
     larger (backpropagation is linear in ``delta``, so every gradient scales with it)."""
-    tid = cuda.grid(1)
-    n_outputs, batch = delta.shape
-    if tid >= n_outputs * batch:
+    c, b = _cell(delta.shape)
+    if c < 0:
         return
     norm = math.sqrt(stats[STAT_GRADIENT])
     if norm > max_norm:
-        c = tid // batch
-        delta[c, tid - c * batch] *= np.float32(max_norm / norm)
+        delta[c, b] *= np.float32(max_norm / norm)
 
 
 @cuda.jit
