@@ -13,10 +13,10 @@ The ``glorot`` variant draws the initial weights from U(-a, a) with
 ``sqrt(6 / fan_in)``; for these fully connected layers both fans are exact.
 """
 
-import argparse
 import warnings
 
 import numpy as np
+from dev_split_study import parse_variant_arguments
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -46,13 +46,8 @@ def _glorot(kind, size, fan_in, rng, dtype):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="GLIOMA,arcene,lymphoma,tox171")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated among: {', '.join(VARIANTS)}")
-    args = parser.parse_args()
-    variants = {name: VARIANTS[name] for name in args.variants.split(",")}
+    args, variants = parse_variant_arguments(__doc__.splitlines()[0], VARIANTS,
+                                             "GLIOMA,arcene,lymphoma,tox171", seeds=5)
     warnings.simplefilter("ignore")
     print(f"{'dataset':<12} {'variant':<14} {'finished':>8} {'peak train loss':>16}")
     for dataset in args.datasets.split(","):

@@ -11,11 +11,10 @@ over seeds.
     python benchmarks/dev_original_settings.py --datasets tox171,GLIOMA,arcene,Prostate_GE
 """
 
-import argparse
 import warnings
 
 import numpy as np
-from dev_split_study import validation_split
+from dev_split_study import parse_variant_arguments, validation_split
 
 from sklearn_set.study import make_estimator
 
@@ -37,18 +36,13 @@ VARIANTS = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="tox171,GLIOMA,arcene,Prostate_GE")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated among: {', '.join(VARIANTS)}")
-    args = parser.parse_args()
+    args, variants = parse_variant_arguments(__doc__.splitlines()[0], VARIANTS,
+                                             "tox171,GLIOMA,arcene,Prostate_GE", seeds=3)
     warnings.simplefilter("ignore")
     print(f"{'dataset':<12} {'variant':<18} {'finished':>8}  validation accuracy")
     for dataset in args.datasets.split(","):
         X_fit, y_fit, X_val, y_val = validation_split(dataset)
-        for name in args.variants.split(","):
-            method, overrides = VARIANTS[name]
+        for name, (method, overrides) in variants.items():
             scores = []
             for seed in range(args.seeds):
                 model = make_estimator(method, "original", seed).set_params(**overrides)

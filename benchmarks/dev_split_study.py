@@ -36,6 +36,22 @@ def validation_split(name):
     return scaler.transform(X_fit), y_fit, scaler.transform(X_val), y_val
 
 
+def parse_variant_arguments(description, variants, datasets, seeds):
+    """``--datasets``, ``--seeds`` and ``--variants`` (names among ``variants``) of a
+    script that compares named variants; returns the arguments and the chosen
+    variants, in the order given."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--datasets", default=datasets)
+    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--variants", default=",".join(variants),
+                        help=f"comma-separated among: {', '.join(variants)}")
+    args = parser.parse_args()
+    unknown = [name for name in args.variants.split(",") if name not in variants]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; expected among {list(variants)}")
+    return args, {name: variants[name] for name in args.variants.split(",")}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", choices=sorted(SETTINGS), required=True)
