@@ -50,26 +50,23 @@ __all__ = ["PROFILES", "METHODS", "COLUMNS", "run_one", "run_study", "load_runs"
 #: The command that runs a study, as written into ``study.json`` and ``--help``.
 PROG = "python -m sklearn_set.study run"
 
+_QUICK = dict(
+    hidden_layer_sizes=(500, 500, 500), max_iter=50, batch_size=32,
+    learning_rate_init=0.01, momentum=0.9, alpha=1e-4,
+    epsilon=20.0, zeta=0.3, dropout=0.3, prune_start=0.4, prune_every=10,
+    prune_percentile=20, test_size=0.3,
+)
+
 #: Hyperparameters shared by every method and dataset of a study.
 PROFILES = {
     # Small and short enough that 15 datasets x 5 methods x 5 seeds take under
     # 45 minutes on 2 cores. Pruning at epochs 20, 30 and 40 removes about half of
     # the hidden neurons.
-    "quick": dict(
-        hidden_layer_sizes=(500, 500, 500), max_iter=50, batch_size=32,
-        learning_rate_init=0.01, momentum=0.9, alpha=1e-4,
-        epsilon=20.0, zeta=0.3, dropout=0.3, prune_start=0.4, prune_every=10,
-        prune_percentile=20, test_size=0.3,
-    ),
+    "quick": _QUICK,
     # quick, with global gradient-norm clipping at 1 for every method of our engine
     # (MLPClassifier has none): benchmarks/dev_fc_stability.py found that it lets the
     # fully connected counterpart `fc` finish where it diverged (issue 14).
-    "stable": dict(
-        hidden_layer_sizes=(500, 500, 500), max_iter=50, batch_size=32,
-        learning_rate_init=0.01, momentum=0.9, alpha=1e-4,
-        epsilon=20.0, zeta=0.3, dropout=0.3, prune_start=0.4, prune_every=10,
-        prune_percentile=20, test_size=0.3, max_grad_norm=1.0,
-    ),
+    "stable": dict(_QUICK, max_grad_norm=1.0),
     # quick, four times longer and twice as wide, so that "50 epochs is short for SET"
     # is a measurement. Pruning goes by prune_target (half of the hidden neurons by
     # the end), since 20 % per step would remove 93 % over 200 epochs.
