@@ -204,6 +204,21 @@ def test_report_sums_the_run_time_per_method():
     assert "summed: 5.00 hours (`mlp` 2.00, `set` 3.00)" in text
 
 
+def test_report_counts_each_tuned_value_by_runs_and_by_datasets():
+    chosen = {("a", 0): 0.01, ("a", 1): 0.01, ("a", 2): 0.001, ("b", 0): 0.001,
+              ("b", 1): 0.001, ("b", 2): 0.01}
+    records = []
+    for (dataset, seed), rate in chosen.items():
+        record = _record(dataset, "set", seed, 0.8)
+        record["tuning"] = {"best_params": {"learning_rate_init": rate, "alpha": 1e-4},
+                            "cv_accuracy": 0.8}
+        records.append(record)
+    lines = report._value_choices(records, ["set"], {
+        "set": {"learning_rate_init": [0.001, 0.01], "alpha": [1e-4]}})
+    assert "| set | `learning_rate_init` | 0.001: 3 (1); 0.01: 3 (1) |" in lines
+    assert not any("`alpha`" in line for line in lines)  # one value: nothing was chosen
+
+
 def test_a_report_of_an_empty_study_says_so(tmp_path, capsys):
     (tmp_path / "runs").mkdir()
     assert report.main([str(tmp_path)]) == 0

@@ -270,6 +270,31 @@ def _tuning_section(records, methods, grids):
         grid = ", ".join(f"{k} in {v}" for k, v in grids.get(method, {}).items())
         lines.append(f"| {method} | {grid} | {chosen} | {cv.mean():.3f} ± "
                      f"{cv.std(ddof=1) if cv.size > 1 else 0.0:.3f} |")
+    return lines + [""] + _value_choices(records, methods, grids)
+
+
+def _value_choices(records, methods, grids):
+    """Markdown lines: each tuned hyperparameter on its own, how often each value was
+    chosen: in runs, and in datasets (where it was chosen in most of the runs). The
+    evidence a default can be set from, since it never looks at test scores."""
+    lines = ["Each hyperparameter on its own: runs that chose each value; in brackets, "
+             "datasets where it was chosen in most runs.", "",
+             "| method | hyperparameter | chosen: runs (datasets) |", "|---|---|---|"]
+    for method in methods:
+        tuned = [(r["row"]["dataset"], r["tuning"]["best_params"]) for r in _finished(records)
+                 if r["row"]["method"] == method and "tuning" in r]
+        for name, values in grids.get(method, {}).items():
+            if len(values) < 2 or not tuned:
+                continue
+            runs = {v: 0 for v in values}
+            per_dataset = {}
+            for dataset, params in tuned:
+                runs[params[name]] = runs.get(params[name], 0) + 1
+                per_dataset.setdefault(dataset, []).append(params[name])
+            datasets = {v: sum(2 * chosen.count(v) > len(chosen)
+                               for chosen in per_dataset.values()) for v in runs}
+            cells = "; ".join(f"{v}: {runs[v]} ({datasets[v]})" for v in runs)
+            lines.append(f"| {method} | `{name}` | {cells} |")
     return lines + [""]
 
 
