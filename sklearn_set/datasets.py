@@ -313,7 +313,10 @@ def parse_source(source):
         return "registered", _canonical_name(text)
     except ValueError:
         pass
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError as error:  # "~user" of no known user
+        raise ValueError(f"Unknown dataset {text!r}: {error}") from None
     if path.suffix.lower() not in _READERS:
         raise ValueError(
             f"Unknown dataset {text!r}: not one of {', '.join(dataset_names())}, "

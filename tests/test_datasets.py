@@ -187,3 +187,10 @@ def test_load_source_openml_goes_through_fetch_openml(monkeypatch):
     assert source_name("openml:61") == "openml-61"
     with pytest.raises(ValueError, match="numeric id"):
         load_source("openml:iris")
+
+
+def test_a_path_of_an_unknown_user_is_an_unknown_dataset():
+    from sklearn_set.datasets import parse_source
+
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        parse_source("~no_such_user_here/data.mat")
