@@ -124,9 +124,11 @@ def _activate_row(row, local_gradient, j, kind, slope, keep, seed):
     """Activate ``row`` (unit ``j``) in place, drop units with probability ``1 - keep``
     (inverted dropout, off when ``keep == 1``), and write the derivative, dropout
     included, into ``local_gradient[j]`` unless that array is empty."""
+    with_gradient = local_gradient.shape[0] > 0
+    if kind == IDENTITY and keep >= 1.0 and not with_gradient:
+        return  # nothing to apply
     zero, one = row.dtype.type(0.0), row.dtype.type(1.0)
     scale = row.dtype.type(1.0 / keep)
-    with_gradient = local_gradient.shape[0] > 0
     batch = row.shape[0]
     for b in range(batch):
         a, derivative = _activation(row[b], kind, slope, zero, one)
@@ -181,8 +183,7 @@ def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, k
         for b in range(batch):
             row[b] = b0
         _accumulate(row, t_weights, x, t_indices, t_indptr[j], t_indptr[j + 1])
-        if kind != IDENTITY or keep < 1.0 or local_gradient.shape[0] > 0:
-            _activate_row(row, local_gradient, j, kind, slope, keep, seed)
+        _activate_row(row, local_gradient, j, kind, slope, keep, seed)
 
 
 def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
@@ -205,8 +206,7 @@ def activate(z, bias, kind, slope, keep, seed, local_gradient):
         b0 = bias[j]
         for b in range(row.shape[0]):
             row[b] += b0
-        if kind != IDENTITY or keep < 1.0 or local_gradient.shape[0] > 0:
-            _activate_row(row, local_gradient, j, kind, slope, keep, seed)
+        _activate_row(row, local_gradient, j, kind, slope, keep, seed)
 
 
 @njit(inline="always")
