@@ -261,7 +261,7 @@ class SparseLayer:
         ``nnz`` values, allocated when not given)."""
         t = self.topology
         if self.is_full:
-            grad = self.gradient(x, delta, scratch)[0]
+            grad = self._weight_gradient(x, delta, scratch)
             with np.errstate(over="ignore", invalid="ignore"):  # inf: clipped to zero
                 weight_part = float(np.dot(grad, grad))
         else:
@@ -271,16 +271,19 @@ class SparseLayer:
         bias_gradient = delta.sum(axis=1, dtype=np.float64)
         return weight_part + float(bias_gradient @ bias_gradient)
 
-    def gradient(self, x, delta, out=None):
-        """Gradients of the data loss with respect to weights and bias; the weights'
-        go into the first ``nnz`` values of ``out`` when it is given."""
+    def gradient(self, x, delta):
+        """Gradients of the data loss with respect to weights and bias."""
+        return self._weight_gradient(x, delta), delta.sum(axis=1)
+
+    def _weight_gradient(self, x, delta, out=None):
+        """The weights' gradient, into the first ``nnz`` values of ``out`` when given."""
         t = self.topology
         grad = np.empty_like(self.weights) if out is None else out[:t.nnz]
         if self.is_full:
             _product(x, delta.T, self._matrix(grad))
         else:
             sddmm(t.indptr, t.indices, x, delta, grad)
-        return grad, delta.sum(axis=1)
+        return grad
 
     def sgd_step(self, x, delta, learning_rate, momentum, decay, nesterov=False,
                  local_gradient=None, timer=None, shrink=0.0, scratch=None):
@@ -307,7 +310,7 @@ class SparseLayer:
                 _product(self._matrix(self.weights), delta, below, timer)
                 with np.errstate(invalid="ignore"):  # inf * 0
                     np.multiply(below, local_gradient, out=below)
-            grad = _timed(timer, self.gradient, x, delta, scratch)[0]
+            grad = _timed(timer, self._weight_gradient, x, delta, scratch)
             _timed(timer, momentum_update, self.weights, self.velocity, grad, lr, mom, decay,
                    nesterov, shrink, parallel=t.nnz >= PARALLEL_MIN_WORK)
         elif below is not None:
