@@ -254,19 +254,25 @@ def test_corrupt_numba_cache_falls_back_to_compiling_and_heals(tmp_path):
 
 
 # -- threads --------------------------------------------------------------------------
-def test_kernels_honour_the_thread_limit_joblib_sets(monkeypatch):
-    import numba
-
+def _during_training(monkeypatch, probe):
+    """``probe()`` at every training batch of the fits that follow, in a list."""
     from sklearn_set._network import SparseMLP
 
     seen = []
     train_batch = SparseMLP.train_batch
 
     def recording(self, *args, **kwargs):
-        seen.append(numba.get_num_threads())
+        seen.append(probe())
         return train_batch(self, *args, **kwargs)
 
     monkeypatch.setattr(SparseMLP, "train_batch", recording)
+    return seen
+
+
+def test_kernels_honour_the_thread_limit_joblib_sets(monkeypatch):
+    import numba
+
+    seen = _during_training(monkeypatch, numba.get_num_threads)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what joblib sets in a worker of n_jobs=cores
     before = numba.get_num_threads()
     X = np.random.default_rng(0).random((40, 5))
@@ -279,19 +285,10 @@ def test_blas_runs_on_one_thread_while_the_kernels_run(monkeypatch):
     # full layers multiply with BLAS, whose spinning threads would fight Numba's
     from threadpoolctl import threadpool_info
 
-    from sklearn_set._network import SparseMLP
-
     def blas_threads():
         return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
 
-    seen = []
-    train_batch = SparseMLP.train_batch
-
-    def recording(self, *args, **kwargs):
-        seen.append(blas_threads())
-        return train_batch(self, *args, **kwargs)
-
-    monkeypatch.setattr(SparseMLP, "train_batch", recording)
+    seen = _during_training(monkeypatch, blas_threads)
     before = blas_threads()
     X = np.random.default_rng(0).random((40, 5))
     SETMLPClassifier((8,), max_iter=2, epsilon=np.inf, random_state=0).fit(X, np.arange(40) % 2)
