@@ -86,14 +86,18 @@ IDENTITY, RELU, TANH, LOGISTIC = 0, 1, 2, 3
 
 
 @njit(inline="always")
+def _relu(z, slope, zero, one):
+    """``(a(z), a'(z))`` of a (leaky, when ``slope`` is not zero) ReLU."""
+    if z > zero:
+        return z, one
+    return (zero if slope == zero else slope * z), slope
+
+
+@njit(inline="always")
 def _activation(z, kind, slope, zero, one):
     """``(a(z), a'(z))`` for one pre-activation; ``zero`` and ``one`` carry its dtype."""
     if kind == RELU:
-        if z > zero:
-            return z, one
-        if slope == zero:
-            return zero, zero
-        return slope * z, slope
+        return _relu(z, slope, zero, one)
     if kind == TANH:
         a = np.tanh(z)
         return a, one - a * a
@@ -120,25 +124,40 @@ def _uniform(seed, j, b, batch):
 
 
 @njit(inline="always")
-def _activate_row(row, local_gradient, j, kind, slope, keep, seed):
-    """Activate ``row`` (unit ``j``) in place, drop units with probability ``1 - keep``
+def _activate_row(out, local_gradient, j, kind, slope, keep, seed):
+    """Activate row ``j`` of ``out`` in place, drop units with probability ``1 - keep``
     (inverted dropout, off when ``keep == 1``), and write the derivative, dropout
-    included, into ``local_gradient[j]`` unless that array is empty."""
+    included, into ``local_gradient[j]`` unless that array is empty.
+
+    Written for the vectoriser: the rows are indexed in two dimensions rather than
+    taken as views (a view per row costs reference counting that LLVM cannot hoist),
+    ReLU, the default, has a loop of its own (LLVM does not unswitch the choice of
+    activation out of one loop), and dropout is a second pass over the row in cache.
+    """
     with_gradient = local_gradient.shape[0] > 0
     if kind == IDENTITY and keep >= 1.0 and not with_gradient:
         return  # nothing to apply
-    zero, one = row.dtype.type(0.0), row.dtype.type(1.0)
-    scale = row.dtype.type(1.0 / keep)
-    batch = row.shape[0]
-    for b in range(batch):
-        a, derivative = _activation(row[b], kind, slope, zero, one)
-        if keep < 1.0:
+    zero, one = out.dtype.type(0.0), out.dtype.type(1.0)
+    batch = out.shape[1]
+    if kind == RELU:
+        for b in range(batch):
+            a, derivative = _relu(out[j, b], slope, zero, one)
+            out[j, b] = a
+            if with_gradient:
+                local_gradient[j, b] = derivative
+    else:
+        for b in range(batch):
+            a, derivative = _activation(out[j, b], kind, slope, zero, one)
+            out[j, b] = a
+            if with_gradient:
+                local_gradient[j, b] = derivative
+    if keep < 1.0:
+        scale = out.dtype.type(1.0 / keep)
+        for b in range(batch):
             mask = scale if _uniform(seed, j, b, batch) < keep else zero
-            a *= mask
-            derivative *= mask
-        row[b] = a
-        if with_gradient:
-            local_gradient[j, b] = derivative
+            out[j, b] *= mask
+            if with_gradient:
+                local_gradient[j, b] *= mask
 
 
 @cached_njit(parallel=True)
@@ -183,7 +202,7 @@ def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, k
         for b in range(batch):
             row[b] = b0
         _accumulate(row, t_weights, x, t_indices, t_indptr[j], t_indptr[j + 1])
-        _activate_row(row, local_gradient, j, kind, slope, keep, seed)
+        _activate_row(out, local_gradient, j, kind, slope, keep, seed)
 
 
 def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
@@ -202,11 +221,10 @@ def activate(z, bias, kind, slope, keep, seed, local_gradient):
     what follows a product computed elsewhere (a full layer's, by BLAS). Call with
     ``parallel=`` whether ``z`` is large enough for threads (see :mod:`._jit`)."""
     for j in prange(z.shape[0]):
-        row = z[j]
         b0 = bias[j]
-        for b in range(row.shape[0]):
-            row[b] += b0
-        _activate_row(row, local_gradient, j, kind, slope, keep, seed)
+        for b in range(z.shape[1]):
+            z[j, b] += b0
+        _activate_row(z, local_gradient, j, kind, slope, keep, seed)
 
 
 @njit(inline="always")
