@@ -527,16 +527,19 @@ def _settings_text(settings):
     return ", ".join(f"{k}={v}" for k, v in settings.items())
 
 
+def _entry(name, text):
+    """One ``--help`` entry: the name in a column of its own, the text wrapped after it."""
+    return textwrap.fill(text, 79, initial_indent=f"  {name:<8} ", subsequent_indent=" " * 11)
+
+
 def _epilog():
     """The profiles, methods and datasets, as ``--help`` lists them."""
     lines = ["profiles (the same hyperparameters for every dataset and method):"]
-    lines += [textwrap.fill(_settings_text(settings), 79, initial_indent=f"  {name:<8}",
-                            subsequent_indent=" " * 10) for name, settings in PROFILES.items()]
+    lines += [_entry(name, _settings_text(settings)) for name, settings in PROFILES.items()]
     lines += ["", "methods:"]
-    lines += [f"  {name:<8} {text}" for name, text in METHOD_HELP.items()]
+    lines += [_entry(name, text) for name, text in METHOD_HELP.items()]
     lines += ["", "--tune grids (8 settings per method):"]
-    lines += [textwrap.fill(", ".join(f"{k} in {v}" for k, v in grid.items()), 79,
-                            initial_indent=f"  {name:<8}", subsequent_indent=" " * 10)
+    lines += [_entry(name, ", ".join(f"{k} in {v}" for k, v in grid.items()))
               for name, grid in TUNING_GRIDS.items()]
     lines += ["", "datasets (all = the 15 registered benchmark files):",
               textwrap.fill(", ".join(DATASETS), 79, initial_indent="  ",
