@@ -322,7 +322,7 @@ class SparseLayer:
                    self.velocity, lr, mom, decay, nesterov, shrink)
         # the same rule for the bias, without L2 decay
         _timed(timer, bias_momentum_update, self.bias, self.bias_velocity, delta, lr, mom,
-               nesterov)
+               nesterov, parallel=delta.size >= PARALLEL_MIN_WORK)
         return below
 
 
