@@ -67,6 +67,20 @@ def test_sddmm_matches_numpy(topology, dtype, batch, rng):
     assert_allclose(out, ref.sddmm(topology, x, delta), **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 3, 16])
+def test_sddmm_squared_norm_sums_the_squared_gradient_by_input_neuron(topology, dtype, batch,
+                                                                     rng):
+    # rows of every length, so that both the four-at-a-time loop and its remainder count
+    x = rng.standard_normal((topology.n_in, batch)).astype(dtype)
+    delta = rng.standard_normal((topology.n_out, batch)).astype(dtype)
+    partial = np.full(topology.n_in, np.nan)
+    _kernels.sddmm_squared_norm(topology.indptr, topology.indices, x, delta, partial)
+    gradient = ref.sddmm(topology, x, delta).astype(np.float64)
+    expected = np.bincount(topology.rows(), gradient ** 2, minlength=topology.n_in)
+    assert_allclose(partial, expected, **TOL[dtype])
+
+
 def test_sddmm_equals_dense_product_at_connections(rng):
     topology = random_topology(rng, 30, 20, 111)
     x = rng.standard_normal((30, 8))
