@@ -5,7 +5,8 @@ Both trees fit the same model on the same data (coil20, standardised, float32;
 the fully connected counterpart), in child processes
 that alternate, A B A B, so that a busy machine weighs on both alike. Each child
 compiles with a warm-up fit first, then times a fit of ``--epochs`` epochs
-(evolution included). Prints the median seconds per epoch and the ratio.
+(evolution included). Prints the median seconds per epoch, their ratio, and the ratio
+within each round.
 
     python benchmarks/bench_epoch.py --against 3915a5c [--rounds 3] [--epochs 5]
     python benchmarks/bench_epoch.py --against addf8f6 --epsilon inf --hidden 500,500,500
@@ -108,7 +109,13 @@ def main():
                         if all(o == o for o in outside) else "not reported")
         print(f"{name:<16} {medians[name]:>17.3f} "
               f"{' '.join(f'{s:.3f}' for s in per_epoch):>24} {outside_text:>16}")
-    print(f"speed-up: {medians[args.against] / medians['this checkout']:.2f}x")
+    # Each round's pair ran back to back, so its ratio cancels slow spells of the machine
+    # that a ratio of the medians would mix in.
+    paired = [old["seconds_per_epoch"] / new["seconds_per_epoch"]
+              for new, old in zip(runs["this checkout"], runs[args.against])]
+    print(f"speed-up: {medians[args.against] / medians['this checkout']:.2f}x "
+          f"(ratio of medians); per round {' '.join(f'{r:.2f}' for r in paired)}, "
+          f"median {statistics.median(paired):.2f}x")
 
 
 if __name__ == "__main__":
