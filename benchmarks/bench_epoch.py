@@ -112,7 +112,7 @@ def main():
     # Each round's pair ran back to back, so its ratio cancels slow spells of the machine
     # that a ratio of the medians would mix in.
     paired = [old["seconds_per_epoch"] / new["seconds_per_epoch"]
-              for new, old in zip(runs["this checkout"], runs[args.against])]
+              for new, old in zip(runs["this checkout"], runs[args.against], strict=True)]
     print(f"speed-up: {medians[args.against] / medians['this checkout']:.2f}x "
           f"(ratio of medians); per round {' '.join(f'{r:.2f}' for r in paired)}, "
           f"median {statistics.median(paired):.2f}x")
