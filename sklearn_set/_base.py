@@ -122,7 +122,7 @@ PARAMETERS_DOC = """    Parameters
         Probability of dropping each hidden activation during training. ``"auto"`` is
         0.3 for the classifier, or 0 when it prunes neurons (``prune`` set): in the
         study's tuned comparison, cross-validation on the training parts chose no
-        dropout for pruned SET on 14 of 15 datasets, and was split 8 to 7 for SET
+        dropout for pruned SET on 13 of 15 datasets, and was split 8 to 7 for SET
         without pruning. For the regressor it is 0: the noise of dropped
         activations reaches its outputs unsquashed, and made its SGD diverge on
         targets far from 0 where ``MLPRegressor``'s did not.

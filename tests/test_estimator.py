@@ -476,7 +476,7 @@ def test_a_warm_start_may_change_the_loss():
 
 def test_auto_dropout_is_off_when_pruning():
     # the tuned study's inner cross-validation chose no dropout for pruned SET on
-    # 14 of 15 datasets, and was split for SET without pruning (README, defaults)
+    # 13 of 15 datasets, and was split for SET without pruning (README, defaults)
     X, y = _blobs()
     assert _small(max_iter=2).fit(X, y).network_.dropout == 0.3
     pruned = _small(max_iter=4, prune="importance", prune_start=0.5, prune_every=1)
