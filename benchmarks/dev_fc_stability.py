@@ -1,18 +1,22 @@
 """Why does ``fc`` (our engine, fully connected) diverge in the study's quick profile?
 
-Fits ``fc`` as the study does (the quick profile's settings, the study's 70/30 split by
-seed, standardised on the training part) under variants that each change one
-suspect, and counts the fits that finish (training loss finite for all 50 epochs)
+Fits a study method (``fc`` unless ``--method`` says otherwise) as the study does (a
+profile's settings, ``quick`` unless ``--profile`` says otherwise; the study's 70/30
+split by seed, standardised on the training part) under variants that each change
+one suspect, and counts the fits that finish (training loss finite for every epoch)
 and their highest epoch loss. Nothing is scored on the test part.
 
     python benchmarks/dev_fc_stability.py --datasets GLIOMA,arcene,lymphoma,tox171
     python benchmarks/dev_fc_stability.py --variants "he (default),clip 1,wd 2e-4,clip 1 + wd"
+    python benchmarks/dev_fc_stability.py --method set --profile long --datasets GLIOMA \
+        --variants "he (default),clip 1"
 
 The ``glorot`` variant draws the initial weights from U(-a, a) with
 ``a = sqrt(6 / (fan_in + fan_out))``, as scikit-learn's MLP does, instead of He's
 ``sqrt(6 / fan_in)``; for these fully connected layers both fans are exact.
 """
 
+import argparse
 import warnings
 
 import numpy as np
@@ -22,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_set import _network
 from sklearn_set.datasets import load_dataset
-from sklearn_set.study import PROFILES, make_estimator
+from sklearn_set.study import METHODS, PROFILES, make_estimator
 
 VARIANTS = {
     "he (default)": {},
@@ -46,9 +50,13 @@ def _glorot(kind, size, fan_in, rng, dtype):
 
 
 def main():
-    args, variants = parse_variant_arguments(__doc__.splitlines()[0], VARIANTS,
-                                             "GLIOMA,arcene,lymphoma,tox171", seeds=5)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="fc", choices=[m for m in METHODS if m not in ("logreg", "mlp")])
+    parser.add_argument("--profile", default="quick", choices=list(PROFILES))
+    args, variants = parse_variant_arguments(None, VARIANTS, "GLIOMA,arcene,lymphoma,tox171",
+                                             seeds=5, parser=parser)
     warnings.simplefilter("ignore")
+    print(f"{args.method}, profile {args.profile}")
     print(f"{'dataset':<12} {'variant':<14} {'finished':>8} {'peak train loss':>16}")
     for dataset in args.datasets.split(","):
         X, y = load_dataset(dataset)
@@ -57,10 +65,10 @@ def main():
             finished, peaks = 0, []
             for seed in range(args.seeds):
                 X_train, _, y_train, _ = train_test_split(
-                    X, y, test_size=PROFILES["quick"]["test_size"], stratify=y,
+                    X, y, test_size=PROFILES[args.profile]["test_size"], stratify=y,
                     random_state=seed)
                 X_train = StandardScaler().fit_transform(X_train).astype(np.float32)
-                estimator = make_estimator("fc", "quick", seed).set_params(**params)
+                estimator = make_estimator(args.method, args.profile, seed).set_params(**params)
                 try:
                     estimator.fit(X_train, y_train)
                 except FloatingPointError:

@@ -36,11 +36,12 @@ def validation_split(name):
     return scaler.transform(X_fit), y_fit, scaler.transform(X_val), y_val
 
 
-def parse_variant_arguments(description, variants, datasets, seeds):
+def parse_variant_arguments(description, variants, datasets, seeds, parser=None):
     """``--datasets``, ``--seeds`` and ``--variants`` (names among ``variants``) of a
-    script that compares named variants; returns the arguments and the chosen
+    script that compares named variants, added to ``parser`` (which may hold the
+    script's own options) or to a new one; returns the arguments and the chosen
     variants, in the order given."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = parser or argparse.ArgumentParser(description=description)
     parser.add_argument("--datasets", default=datasets)
     parser.add_argument("--seeds", type=int, default=seeds)
     parser.add_argument("--variants", default=",".join(variants),

@@ -484,7 +484,7 @@ def test_tuning_chooses_by_inner_cross_validation_and_records_it(tmp_path):
                          log=lambda m: None)
 
 
-@pytest.mark.parametrize("profile", ["original", "long"])
+@pytest.mark.parametrize("profile", ["original", "long", "long-stable"])
 def test_every_profile_setting_reaches_our_engine(profile):
     settings = {k: v for k, v in runner.PROFILES[profile].items() if k != "test_size"}
     for method in ("static", "set", "set-zero", "set-ip"):
