@@ -10,6 +10,7 @@ within each round.
 
     python benchmarks/bench_epoch.py --against 3915a5c [--rounds 3] [--epochs 5]
     python benchmarks/bench_epoch.py --against addf8f6 --epsilon inf --hidden 500,500,500
+    python benchmarks/bench_epoch.py --against f901728 --max-grad-norm 1
 
 The revision is checked out into a temporary git worktree, removed at the end.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(dataset, hidden, epochs, epsilon):
+def measure(dataset, hidden, epochs, epsilon, max_grad_norm=None):
     """In a child: seconds per epoch of one timed fit, and its time shares."""
     import time
     import warnings
@@ -42,6 +43,8 @@ def measure(dataset, hidden, epochs, epsilon):
     X = StandardScaler().fit_transform(X).astype(np.float32)
     params = dict(hidden_layer_sizes=hidden, batch_size=32, random_state=0,
                   n_iter_no_change=10**6, epsilon=epsilon)
+    if max_grad_norm is not None:  # only then: revisions before clipping lack the option
+        params["max_grad_norm"] = max_grad_norm
     SETMLPClassifier(**params, max_iter=2).fit(X, y)  # compile, or load from the cache
     clf = SETMLPClassifier(**params, max_iter=epochs)
     start = time.perf_counter()
@@ -63,6 +66,8 @@ def child(tree, args):
     command = [sys.executable, __file__, "--measure", "--dataset", args.dataset,
                "--hidden", args.hidden, "--epochs", str(args.epochs),
                "--epsilon", str(args.epsilon)]
+    if args.max_grad_norm is not None:
+        command += ["--max-grad-norm", str(args.max_grad_norm)]
     out = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -76,12 +81,15 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--epsilon", type=float, default=20.0,
                         help="the layers' epsilon; inf for fully connected layers")
+    parser.add_argument("--max-grad-norm", type=float, default=None,
+                        help="clip the gradient's global norm (the study's stable profiles)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     hidden = tuple(int(h) for h in args.hidden.split(","))
     if args.measure:
-        print(json.dumps(measure(args.dataset, hidden, args.epochs, args.epsilon)))
+        print(json.dumps(measure(args.dataset, hidden, args.epochs, args.epsilon,
+                                 args.max_grad_norm)))
         return
     with tempfile.TemporaryDirectory() as temporary:
         old = Path(temporary) / "old"
@@ -95,7 +103,8 @@ def main():
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
                            check=True, capture_output=True)
-    print(f"{args.dataset}, hidden {hidden}, epsilon {args.epsilon}, batch 32, "
+    clipping = "" if args.max_grad_norm is None else f", max_grad_norm {args.max_grad_norm}"
+    print(f"{args.dataset}, hidden {hidden}, epsilon {args.epsilon}{clipping}, batch 32, "
           f"{args.epochs} epochs a fit, "
           f"{args.rounds} rounds, {os.cpu_count()} cores")
     print(f"{'tree':<16} {'s/epoch (median)':>17} {'all rounds':>24} {'outside kernels':>16}")

@@ -153,7 +153,8 @@ PARAMETERS_DOC = """    Parameters
     max_grad_norm : float or None, default=None
         Global gradient-norm clipping: when the data loss's gradient over all weights
         and biases is longer than this, the step uses it scaled down to this length.
-        Costs one more backward pass per batch.
+        The gradient is computed once and kept until its norm is known, which costs
+        4 bytes per connection and a separate sweep for the update.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(32, n_samples)``. Smaller than
         :class:`~sklearn.neural_network.MLPClassifier`'s ``min(200, n_samples)``
@@ -675,7 +676,7 @@ class BaseSETMLP(BaseEstimator):
         layer_sizes = [n_features, *self._hidden_sizes(), self.n_outputs_]
         self._warn_dense_layers(layer_sizes)
         check_fit_memory(layer_sizes, self.epsilon, self._batch_size(n_samples, warn=False),
-                         np.dtype(DTYPE).itemsize)
+                         np.dtype(DTYPE).itemsize, clipping=self.max_grad_norm is not None)
         self.network_ = SparseMLP.erdos_renyi(
             layer_sizes, self.epsilon, rng,
             activation=self.activation, dropout=self._resolved("dropout"),

@@ -558,7 +558,7 @@ def sddmm_squared_norm(indptr, indices, x, delta, partial):
 
 @sized_njit()
 def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, nesterov,
-                    shrink=0.0):
+                    shrink=0.0, scale=1.0):
     """SGD with momentum and L2 decay, in place, for one array of parameters (threaded
     unless called with ``parallel=False``).
 
@@ -572,10 +572,14 @@ def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, ne
     shrink : float, default=0
         Decoupled weight decay: ``w`` also loses ``shrink * w`` per step, outside the
         momentum.
+    scale : float, default=1
+        Factor on ``grads`` (not on the L2 term): global-norm clipping's, applied to
+        gradients computed before the norm was known.
     """
+    shrink, scale = weights.dtype.type(shrink), weights.dtype.type(scale)
     for p in prange(weights.shape[0]):
-        _momentum_step(weights, velocity, p, grads[p], learning_rate, momentum, decay,
-                       nesterov, weights.dtype.type(shrink))
+        _momentum_step(weights, velocity, p, grads[p] * scale, learning_rate, momentum,
+                       decay, nesterov, shrink)
 
 
 def sddmm_momentum_update(

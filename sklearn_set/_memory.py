@@ -26,12 +26,14 @@ _EVOLUTION_BYTES_PER_CONNECTION = 24
 _BASELINE_BYTES = 300 * 2**20
 
 
-def estimate_fit_bytes(layer_sizes, epsilon, batch_size, itemsize=4):
+def estimate_fit_bytes(layer_sizes, epsilon, batch_size, itemsize=4, clipping=False):
     """Peak resident bytes of a fit, from the layer sizes alone (no allocation).
 
     Connections, at :data:`BYTES_PER_CONNECTION` each, plus the transient cost of
     evolving the largest layer, plus per-batch activations (inputs, local gradients
-    and backward deltas of every layer), plus a fixed baseline.
+    and backward deltas of every layer), plus a fixed baseline. With ``clipping``
+    (``max_grad_norm``), also every layer's gradient, ``itemsize`` per connection,
+    which clipping keeps until it knows the norm.
     """
     connections = [
         max(1, round(erdos_renyi_density(n_in, n_out, epsilon) * n_in * n_out))
@@ -42,6 +44,7 @@ def estimate_fit_bytes(layer_sizes, epsilon, batch_size, itemsize=4):
         BYTES_PER_CONNECTION * sum(connections)
         + _EVOLUTION_BYTES_PER_CONNECTION * max(connections)
         + activations
+        + (itemsize * sum(connections) if clipping else 0)
         + _BASELINE_BYTES
     )
 
@@ -61,9 +64,9 @@ def available_bytes():
         return None
 
 
-def check_fit_memory(layer_sizes, epsilon, batch_size, itemsize=4):
+def check_fit_memory(layer_sizes, epsilon, batch_size, itemsize=4, clipping=False):
     """Raise MemoryError, with the estimate and the limit, when a fit cannot fit."""
-    needed = estimate_fit_bytes(layer_sizes, epsilon, batch_size, itemsize)
+    needed = estimate_fit_bytes(layer_sizes, epsilon, batch_size, itemsize, clipping)
     limit = available_bytes()
     if limit is not None and needed > limit:
         raise MemoryError(

@@ -67,6 +67,10 @@ PREDICT_CHUNK = 2048
 PREDICT_ACTIVATIONS = 1 << 25
 PREDICT_MIN_CHUNK = 64
 
+#: A network's scratch arrays, kept between passes and never persisted: weights in
+#: transposed order for the forward pass, and every layer's gradient for clipping.
+_SCRATCH = ("_t_weights", "_gradients")
+
 
 def samples_as_columns(X, rows, dtype):
     """Samples ``X[rows]`` as a C-contiguous ``(n_features, n_rows)`` block.
@@ -317,19 +321,47 @@ class SparseLayer:
                 with np.errstate(invalid="ignore"):  # inf * 0
                     np.multiply(below, local_gradient, out=below)
             grad = _timed(timer, self._weight_gradient, x, delta, scratch)
-            _timed(timer, momentum_update, self.weights, self.velocity, grad, lr, mom, decay,
-                   nesterov, shrink, parallel=t.nnz >= PARALLEL_MIN_WORK)
-        elif below is not None:
+            self.momentum_step(grad, delta, learning_rate, momentum, decay, nesterov, timer,
+                               shrink)
+            return below
+        if below is not None:
             _timed(timer, backward_momentum_update, t.indptr, t.indices, x, delta,
                    self.weights, self.velocity, lr, mom, decay, nesterov, below,
                    local_gradient, shrink)
         else:
             _timed(timer, sddmm_momentum_update, t.indptr, t.indices, x, delta, self.weights,
                    self.velocity, lr, mom, decay, nesterov, shrink)
-        # the same rule for the bias, without L2 decay
-        _timed(timer, bias_momentum_update, self.bias, self.bias_velocity, delta, lr, mom,
-               nesterov, parallel=delta.size >= PARALLEL_MIN_WORK)
+        self._bias_step(delta, lr, mom, nesterov, timer)
         return below
+
+    def momentum_step(self, grad, delta, learning_rate, momentum, decay, nesterov=False,
+                      timer=None, shrink=0.0, scale=1.0):
+        """:meth:`sgd_step`'s update from a weight gradient already at hand: ``grad``,
+        ``nnz`` values in canonical order, and ``delta``, the bias's, both counted
+        ``scale`` times. What global-norm clipping applies once the norm is known, so
+        that its gradients are computed once."""
+        cast = self.weights.dtype.type
+        _timed(timer, momentum_update, self.weights, self.velocity, grad, cast(learning_rate),
+               cast(momentum), cast(decay), nesterov, cast(shrink), cast(scale),
+               parallel=self.topology.nnz >= PARALLEL_MIN_WORK)
+        # the bias has no L2 term, so its gradient's scale is the learning rate's
+        self._bias_step(delta, cast(learning_rate * scale), cast(momentum), nesterov, timer)
+
+    def _bias_step(self, delta, learning_rate, momentum, nesterov, timer):
+        """The momentum step of the bias, whose gradient is ``delta`` summed over the
+        batch; no L2 decay, coupled or decoupled, as in scikit-learn."""
+        _timed(timer, bias_momentum_update, self.bias, self.bias_velocity, delta,
+               learning_rate, momentum, nesterov, parallel=delta.size >= PARALLEL_MIN_WORK)
+
+
+def _squared_norm(values):
+    """``values @ values`` as a float, in float64 only where float32 would overflow (a
+    gradient's norm can exceed float32 while the gradient does not)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        squared = float(np.dot(values, values))
+        if np.isinf(squared):
+            squared = float(np.sum(np.square(values, dtype=np.float64)))
+    return squared
 
 
 def _product(a, b, out, timer=None):
@@ -390,30 +422,47 @@ class SparseMLP:
         self.activation = activation
         self.dropout = dropout
         self.output = output
-        self._t_weights = None
+        self.release_scratch()
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_t_weights"] = None  # scratch: persisting it would cost 4 bytes a weight
+        for name in _SCRATCH:  # persisting scratch would cost 4 bytes a weight
+            state[name] = None
         return state
 
     def __setstate__(self, state):
         state.setdefault("output", "softmax")  # saved before regression existed
         self.__dict__.update(state)
-        self._t_weights = None
+        self.release_scratch()
+
+    def _kept(self, name, size):
+        """The scratch array ``name`` of at least ``size`` values, kept between passes,
+        so that no pass allocates per connection."""
+        buffer = getattr(self, name)
+        if buffer is None or buffer.shape[0] < size:
+            setattr(self, name, None)  # let go of the old one before allocating
+            buffer = np.empty(size, dtype=self.dtype)
+            setattr(self, name, buffer)
+        return buffer
 
     def _scratch(self):
         """The forward pass's scratch for weights in transposed order, shared by the
-        layers and kept between passes, so that no pass allocates per connection."""
-        size = max(layer.topology.nnz for layer in self.layers)
-        if self._t_weights is None or self._t_weights.shape[0] < size:
-            self._t_weights = None  # let go of the old one before allocating
-            self._t_weights = np.empty(size, dtype=self.dtype)
-        return self._t_weights
+        layers (and, once the forward pass is done, a full layer's weight gradient)."""
+        return self._kept("_t_weights", max(layer.topology.nnz for layer in self.layers))
+
+    def _gradient_views(self):
+        """Every layer's weight gradient, ``nnz`` values each, in one kept array: what
+        global-norm clipping holds until it knows the norm."""
+        sizes = [layer.topology.nnz for layer in self.layers]
+        buffer = self._kept("_gradients", sum(sizes))
+        ends = np.cumsum(sizes)
+        return {layer: buffer[end - size:end]
+                for layer, size, end in zip(self.layers, sizes, ends, strict=True)}
 
     def release_scratch(self):
-        """Let go of the forward pass's scratch, as rewiring does before it allocates."""
-        self._t_weights = None
+        """Let go of the scratch arrays, as rewiring does before it allocates."""
+        for name in _SCRATCH:
+            setattr(self, name, None)
 
     @classmethod
     def erdos_renyi(cls, layer_sizes, epsilon, rng, *, activation="relu", dropout=0.0,
@@ -521,16 +570,16 @@ class SparseMLP:
             local_gradient = cache.local_gradients[k - 1] if k > 0 else None
             delta = visit(self.layers[k], cache.inputs[k], delta, local_gradient)
 
-    def _collect(self, cache, delta, record):
+    def _collect(self, cache, delta, record, timer=None):
         """A backward pass without updates: ``record(layer, layer_input, delta)`` of
-        every layer, first layer first."""
+        every layer, first layer first (``timer`` as in :meth:`train_batch`)."""
         records = []
 
         def visit(layer, layer_input, d, local_gradient):
             records.append(record(layer, layer_input, d))
             if local_gradient is None:
                 return None
-            below = layer.input_gradient(d)
+            below = _timed(timer, layer.input_gradient, d)
             below *= local_gradient
             return below
 
@@ -581,7 +630,8 @@ class SparseMLP:
         that fraction per step, outside the momentum (decoupled, as the original SET
         code and AdamW do). ``max_grad_norm`` scales the data loss's gradient down to
         that norm when it is larger (global-norm clipping; the L2 term and the weight
-        decay are not clipped), at the cost of one more backward pass.
+        decay are not clipped); the gradient is then kept until the norm is known, in
+        an array of ``nnz`` values (see :meth:`_clipped_step`).
 
         ``timer``, a dict with keys ``"forward"``, ``"backward"`` and ``"kernels"``,
         accumulates the seconds spent in each pass (the backward pass includes the
@@ -603,22 +653,48 @@ class SparseMLP:
         if not np.isfinite(loss):
             # before any update, so that the weights stay those of the last good step
             raise FloatingPointError(f"The training loss is {loss}.")
-        scratch = self._scratch()  # free again once the forward pass is done
-        if max_grad_norm is not None:
-            norm = np.sqrt(sum(self._collect(cache, delta, lambda layer, layer_input, d:
-                                             layer.squared_gradient_norm(layer_input, d,
-                                                                         scratch))))
-            if norm > max_grad_norm:  # backprop is linear in the output's delta
-                delta *= delta.dtype.type(max_grad_norm / norm)
         decay = alpha / total_weight
-        self._backward(cache, delta, lambda layer, layer_input, d, local_gradient:
-                       layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
-                                      nesterov, local_gradient, timer, weight_decay,
-                                      scratch))
+        if max_grad_norm is not None:
+            self._clipped_step(cache, delta, max_grad_norm, timer,
+                               lambda layer, grad, d, scale: layer.momentum_step(
+                                   grad, d, learning_rate, momentum, decay, nesterov, timer,
+                                   weight_decay, scale))
+        else:
+            scratch = self._scratch()  # free again once the forward pass is done
+            self._backward(cache, delta, lambda layer, layer_input, d, local_gradient:
+                           layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
+                                          nesterov, local_gradient, timer, weight_decay,
+                                          scratch))
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done
         return loss, n_correct
+
+    def _clipped_step(self, cache, delta, max_grad_norm, timer, step):
+        """Global-norm clipping in one backward pass: every layer's gradient is computed
+        and kept, then ``step(layer, grad, delta, scale)`` updates each layer with
+        ``scale = min(1, max_grad_norm / norm)``.
+
+        The gradient cannot be clipped before it is known, and recomputing it from a
+        scaled output delta (backprop is linear in it) would cost a second backward
+        pass; keeping it costs one array of ``nnz`` values, allocated once.
+        """
+        views = self._gradient_views()
+        records = self._collect(cache, delta, lambda layer, layer_input, d: (
+            _timed(timer, layer._weight_gradient, layer_input, d, views[layer]), d), timer)
+        # the bias's gradient, a sum over the batch, by a matrix-vector product: 9 times
+        # faster than d.sum(axis=1) at 3000 x 32
+        norm = np.sqrt(sum(_squared_norm(grad) + _squared_norm(d @ np.ones(d.shape[1], d.dtype))
+                           for grad, d in records))
+        scale = 1.0
+        if norm > max_grad_norm:
+            scale = max_grad_norm / norm
+        if np.isinf(norm):  # scaled to zero; inf * 0 would be nan
+            for grad, d in records:
+                grad.fill(0.0)
+                d.fill(0.0)
+        for layer, (grad, d) in zip(self.layers, records, strict=True):
+            step(layer, grad, d, scale)
 
     def loss_and_gradients(self, x, y):
         """The head's mean loss and its gradients, without dropout or L2.

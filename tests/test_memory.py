@@ -8,12 +8,13 @@ WORK = """
 from sklearn_set._evolution import evolve_set
 from sklearn_set._network import SparseMLP
 
-def work(n, batch):
+def work(n, batch, max_grad_norm=None):
     rng = np.random.default_rng(0)
     network = SparseMLP.erdos_renyi([n, n, 2], 20.0, rng)  # an n x n hidden layer
     x = rng.standard_normal((n, batch), dtype=np.float32)
     y = rng.integers(0, 2, batch)
-    loss, _ = network.train_batch(x, y, learning_rate=0.01, momentum=0.9, alpha=1e-4, rng=rng)
+    loss, _ = network.train_batch(x, y, learning_rate=0.01, momentum=0.9, alpha=1e-4, rng=rng,
+                                  max_grad_norm=max_grad_norm)
     evolve_set(network.layers[0], 0.3, rng)
     assert np.isfinite(loss)
     return network.nnz
@@ -33,3 +34,17 @@ def test_200k_by_200k_layer_trains_and_evolves_in_memory_linear_in_connections()
     # the estimate that guards fit (beyond its fixed baseline) does not undercount
     estimate = estimate_fit_bytes([200_000, 200_000, 2], 20.0, 8) - _BASELINE_BYTES
     assert peak_mb * 2**20 < estimate, f"peak {peak_mb:.0f} MiB, estimate {estimate / 2**20:.0f} MiB"
+
+
+def test_clipping_keeps_one_gradient_per_connection_and_the_estimate_counts_it():
+    # clipping holds every layer's gradient until it knows the norm: 4 more bytes a
+    # connection, which the estimate that guards fit adds when max_grad_norm is set
+    clip = dict(batch=8, max_grad_norm=1e-3)
+    nnz, peak_mb = peak_memory_of(WORK, small=dict(n=100, **clip), large=dict(n=50_000, **clip))
+    nnz = int(nnz)
+    bytes_per_connection = peak_mb * 2**20 / nnz
+    assert bytes_per_connection < 48 + 4, f"{bytes_per_connection:.1f} B/connection"
+    sizes, plain = [50_000, 50_000, 2], estimate_fit_bytes([50_000, 50_000, 2], 20.0, 8)
+    clipped = estimate_fit_bytes(sizes, 20.0, 8, clipping=True)
+    assert clipped - plain == 4 * nnz
+    assert peak_mb * 2**20 < clipped - _BASELINE_BYTES

@@ -282,6 +282,38 @@ def test_gradient_clipping_caps_the_step_at_the_norm(rng):
     assert step == pytest.approx(0.1 * norm / 4, rel=1e-3)
 
 
+@pytest.mark.parametrize("epsilon", [3.0, np.inf])
+def test_clipping_scales_the_data_gradient_only_and_keeps_one_buffer(rng, epsilon):
+    # the gradient is computed once and kept until the norm is known: the step is
+    # w - lr * (scale * g + decay * w) - shrink * w, the L2 term and the decoupled decay
+    # unclipped; the buffer is allocated once and never persisted
+    import pickle
+
+    network = SparseMLP.erdos_renyi([6, 8, 7, 3], epsilon, rng)
+    x = rng.standard_normal((6, 5)).astype(np.float32) * 10
+    y = np.array([0, 1, 2, 0, 1])
+    _, gradients = network.loss_and_gradients(x, y)
+    norm = np.sqrt(sum(np.sum(w.astype(float) ** 2) + np.sum(b.astype(float) ** 2)
+                       for w, b in gradients))
+    lr, alpha, shrink, scale = 0.1, 0.5, 0.01, 0.25
+    before = network.copy()
+    network.train_batch(x, y, learning_rate=lr, momentum=0.9, alpha=alpha, rng=None,
+                        weight_decay=shrink, max_grad_norm=scale * norm)
+    decay = alpha / x.shape[1]
+    for old, new, (w_grad, b_grad) in zip(before.layers, network.layers, gradients,
+                                          strict=True):
+        expected = old.weights - lr * (scale * w_grad + decay * old.weights) \
+            - shrink * old.weights
+        assert_allclose(new.weights, expected, rtol=1e-4, atol=1e-6)
+        assert_allclose(new.bias, old.bias - lr * scale * b_grad, rtol=1e-4, atol=1e-6)
+    buffer = network._gradients
+    assert buffer.shape[0] == network.nnz
+    network.train_batch(x, y, learning_rate=lr, momentum=0.9, alpha=alpha, rng=None,
+                        max_grad_norm=scale * norm)
+    assert network._gradients is buffer  # no allocation per step
+    assert pickle.loads(pickle.dumps(network))._gradients is None
+
+
 def test_a_full_layer_trains_through_blas_as_the_kernels_would(rng):
     # epsilon=inf: training multiplies by the dense matrix (BLAS), predictions keep the
     # kernels' order; the two must agree on every quantity of a step
