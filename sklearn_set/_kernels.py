@@ -505,6 +505,18 @@ def _backprop4(row, xi, weights, sources, indices, p):
     return g0, g1, g2, g3
 
 
+@njit(inline="always", fastmath=_DOT_FLAGS)
+def _store_gradients(xi, delta, indices, out, start, stop):
+    """``out[p] = xi . delta[indices[p]]`` for the connections ``[start, stop)`` of
+    input neuron ``xi``, four at a time."""
+    p = start
+    while p + 4 <= stop:
+        out[p], out[p + 1], out[p + 2], out[p + 3] = _dot4(xi, delta, indices, p)
+        p += 4
+    for p in range(p, stop):
+        out[p] = _dot(xi, delta[indices[p]])
+
+
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def sddmm(indptr, indices, x, delta, out):
     """Weight gradient at existing connections only: ``out[p] = x[i] . delta[j]``.
@@ -522,15 +534,8 @@ def sddmm(indptr, indices, x, delta, out):
     out : ndarray of shape (nnz,)
         Overwritten, in canonical order.
     """
-    n_in = x.shape[0]
-    for i in prange(n_in):
-        xi = x[i]
-        p, stop = indptr[i], indptr[i + 1]
-        while p + 4 <= stop:
-            out[p], out[p + 1], out[p + 2], out[p + 3] = _dot4(xi, delta, indices, p)
-            p += 4
-        for p in range(p, stop):
-            out[p] = _dot(xi, delta[indices[p]])
+    for i in prange(x.shape[0]):
+        _store_gradients(x[i], delta, indices, out, indptr[i], indptr[i + 1])
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
@@ -584,24 +589,25 @@ def momentum_update(weights, velocity, grads, learning_rate, momentum, decay, ne
 
 def sddmm_momentum_update(
     indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov,
-    shrink=0.0
+    shrink=0.0, gradient=None
 ):
     """:func:`sddmm` fused with :func:`momentum_update`: the first layer's step.
 
     Each weight gradient is consumed as soon as it is computed, so training never holds
     an ``nnz``-sized gradient buffer and reads each weight once. It is
-    :func:`backward_momentum_update` without an input gradient (one kernel to compile).
+    :func:`backward_momentum_update` without an input gradient (one kernel to compile),
+    and like it writes the gradient into ``gradient`` instead of stepping, when given.
     """
     nothing = np.empty((0, 0), dtype=x.dtype)
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, learning_rate,
                              momentum, decay, nesterov, nothing, nothing,
-                             weights.dtype.type(shrink))
+                             weights.dtype.type(shrink), gradient)
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def backward_momentum_update(
     indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov,
-    grad_input, local_gradient, shrink=0.0
+    grad_input, local_gradient, shrink=0.0, gradient=None
 ):
     """:func:`spmm_transposed` fused with the momentum update of :func:`sddmm`'s
     gradients.
@@ -622,6 +628,11 @@ def backward_momentum_update(
         layer below's delta; empty to leave the input gradient as it is.
     shrink : float, default=0
         Decoupled weight decay per step (see :func:`momentum_update`).
+    gradient : ndarray of shape (nnz,) or None
+        When given, no step is taken: the weight gradient is written here instead, and
+        ``velocity`` is left alone. What clipping needs, which cannot scale a step
+        before it knows the norm of every layer's gradient. (Numba compiles the
+        default, None, without this branch.)
     """
     shrink = weights.dtype.type(shrink)
     n_in, batch = x.shape
@@ -631,21 +642,30 @@ def backward_momentum_update(
         xi = x[i]
         p, stop = indptr[i], indptr[i + 1]
         if not with_input_gradient:
-            _train_connections(xi, delta, indices, weights, velocity, p, stop, learning_rate,
-                               momentum, decay, nesterov, shrink)
+            if gradient is None:
+                _train_connections(xi, delta, indices, weights, velocity, p, stop,
+                                   learning_rate, momentum, decay, nesterov, shrink)
+            else:
+                _store_gradients(xi, delta, indices, gradient, p, stop)
             continue
         row = grad_input[i]
         for b in range(batch):
             row[b] = 0.0
         while p + 4 <= stop:
             grads = _backprop4(row, xi, weights, delta, indices, p)
-            _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay,
-                            nesterov, shrink)
+            if gradient is None:
+                _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay,
+                                nesterov, shrink)
+            else:
+                gradient[p], gradient[p + 1], gradient[p + 2], gradient[p + 3] = grads
             p += 4
         # the last (up to three) connections, one at a time
         _accumulate(row, weights, delta, indices, p, stop)
-        _train_connections(xi, delta, indices, weights, velocity, p, stop, learning_rate,
-                           momentum, decay, nesterov, shrink)
+        if gradient is None:
+            _train_connections(xi, delta, indices, weights, velocity, p, stop,
+                               learning_rate, momentum, decay, nesterov, shrink)
+        else:
+            _store_gradients(xi, delta, indices, gradient, p, stop)
         if with_local_gradient:
             local = local_gradient[i]
             for b in range(batch):
@@ -714,7 +734,8 @@ def warm_up(dtype=np.float32):
     share = np.full(3, 1 / 3, dtype=dtype)
     cross_entropy(out, np.zeros(3, dtype=np.intp), share, 1e-30, np.empty_like(out))
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero,
-                             False, np.empty((2, 3), dtype=dtype), np.ones((2, 3), dtype=dtype))
+                             False, np.empty((2, 3), dtype=dtype), np.ones((2, 3), dtype=dtype),
+                             zero, None)  # typed as training calls it, so compiled once
     bias_momentum_update(np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype), delta, zero, zero,
                          False, parallel=False)
     return time.perf_counter() - start

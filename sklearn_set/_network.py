@@ -296,7 +296,7 @@ class SparseLayer:
         return grad
 
     def sgd_step(self, x, delta, learning_rate, momentum, decay, nesterov=False,
-                 local_gradient=None, timer=None, shrink=0.0, scratch=None):
+                 local_gradient=None, timer=None, shrink=0.0, scratch=None, gradient=None):
         """One SGD-with-momentum step, the weight gradient fused into the update.
 
         ``nesterov`` selects Nesterov's momentum, as in scikit-learn; ``shrink`` is
@@ -307,6 +307,10 @@ class SparseLayer:
         before the step, times ``local_gradient``. A full layer takes its products
         from BLAS instead and holds its weight gradient in ``scratch`` (at least
         ``nnz`` values, allocated when not given).
+
+        With ``gradient`` (``nnz`` values), no step is taken: the weight gradient is
+        written there, in the same pass, for :meth:`momentum_step` to apply once
+        clipping knows the norm; the delta below is returned all the same.
         """
         t = self.topology
         cast = self.weights.dtype.type
@@ -320,18 +324,21 @@ class SparseLayer:
                 _product(self._matrix(self.weights), delta, below, timer)
                 with np.errstate(invalid="ignore"):  # inf * 0
                     np.multiply(below, local_gradient, out=below)
-            grad = _timed(timer, self._weight_gradient, x, delta, scratch)
-            self.momentum_step(grad, delta, learning_rate, momentum, decay, nesterov, timer,
-                               shrink)
+            grad = _timed(timer, self._weight_gradient, x, delta,
+                          scratch if gradient is None else gradient)
+            if gradient is None:
+                self.momentum_step(grad, delta, learning_rate, momentum, decay, nesterov,
+                                   timer, shrink)
             return below
         if below is not None:
             _timed(timer, backward_momentum_update, t.indptr, t.indices, x, delta,
                    self.weights, self.velocity, lr, mom, decay, nesterov, below,
-                   local_gradient, shrink)
+                   local_gradient, shrink, gradient)
         else:
             _timed(timer, sddmm_momentum_update, t.indptr, t.indices, x, delta, self.weights,
-                   self.velocity, lr, mom, decay, nesterov, shrink)
-        self._bias_step(delta, lr, mom, nesterov, timer)
+                   self.velocity, lr, mom, decay, nesterov, shrink, gradient)
+        if gradient is None:
+            self._bias_step(delta, lr, mom, nesterov, timer)
         return below
 
     def momentum_step(self, grad, delta, learning_rate, momentum, decay, nesterov=False,
@@ -570,16 +577,16 @@ class SparseMLP:
             local_gradient = cache.local_gradients[k - 1] if k > 0 else None
             delta = visit(self.layers[k], cache.inputs[k], delta, local_gradient)
 
-    def _collect(self, cache, delta, record, timer=None):
+    def _collect(self, cache, delta, record):
         """A backward pass without updates: ``record(layer, layer_input, delta)`` of
-        every layer, first layer first (``timer`` as in :meth:`train_batch`)."""
+        every layer, first layer first."""
         records = []
 
         def visit(layer, layer_input, d, local_gradient):
             records.append(record(layer, layer_input, d))
             if local_gradient is None:
                 return None
-            below = _timed(timer, layer.input_gradient, d)
+            below = layer.input_gradient(d)
             below *= local_gradient
             return below
 
@@ -654,34 +661,42 @@ class SparseMLP:
             # before any update, so that the weights stay those of the last good step
             raise FloatingPointError(f"The training loss is {loss}.")
         decay = alpha / total_weight
-        if max_grad_norm is not None:
-            self._clipped_step(cache, delta, max_grad_norm, timer,
+        scratch = self._scratch()  # free again once the forward pass is done
+
+        def sgd_step(layer, layer_input, d, local_gradient, gradient=None):
+            return layer.sgd_step(layer_input, d, learning_rate, momentum, decay, nesterov,
+                                  local_gradient, timer, weight_decay, scratch, gradient)
+
+        if max_grad_norm is None:
+            self._backward(cache, delta, sgd_step)
+        else:
+            self._clipped_step(cache, delta, max_grad_norm, sgd_step,
                                lambda layer, grad, d, scale: layer.momentum_step(
                                    grad, d, learning_rate, momentum, decay, nesterov, timer,
                                    weight_decay, scale))
-        else:
-            scratch = self._scratch()  # free again once the forward pass is done
-            self._backward(cache, delta, lambda layer, layer_input, d, local_gradient:
-                           layer.sgd_step(layer_input, d, learning_rate, momentum, decay,
-                                          nesterov, local_gradient, timer, weight_decay,
-                                          scratch))
         if timer is not None:
             timer["forward"] += forward_done - start
             timer["backward"] += time.perf_counter() - forward_done
         return loss, n_correct
 
-    def _clipped_step(self, cache, delta, max_grad_norm, timer, step):
-        """Global-norm clipping in one backward pass: every layer's gradient is computed
-        and kept, then ``step(layer, grad, delta, scale)`` updates each layer with
-        ``scale = min(1, max_grad_norm / norm)``.
+    def _clipped_step(self, cache, delta, max_grad_norm, sgd_step, step):
+        """Global-norm clipping in one backward pass: ``sgd_step`` keeps every layer's
+        gradient instead of stepping, then ``step(layer, grad, delta, scale)`` updates
+        each layer with ``scale = min(1, max_grad_norm / norm)``.
 
         The gradient cannot be clipped before it is known, and recomputing it from a
         scaled output delta (backprop is linear in it) would cost a second backward
         pass; keeping it costs one array of ``nnz`` values, allocated once.
         """
         views = self._gradient_views()
-        records = self._collect(cache, delta, lambda layer, layer_input, d: (
-            _timed(timer, layer._weight_gradient, layer_input, d, views[layer]), d), timer)
+        records = []
+
+        def keep(layer, layer_input, d, local_gradient):
+            records.append((views[layer], d))
+            return sgd_step(layer, layer_input, d, local_gradient, gradient=views[layer])
+
+        self._backward(cache, delta, keep)
+        records.reverse()  # first layer first
         # the bias's gradient, a sum over the batch, by a matrix-vector product: 9 times
         # faster than d.sum(axis=1) at 3000 x 32
         norm = np.sqrt(sum(_squared_norm(grad) + _squared_norm(d @ np.ones(d.shape[1], d.dtype))

@@ -139,6 +139,30 @@ def test_fused_backward_equals_input_gradient_then_update(topology, dtype, neste
     assert_allclose(v, expected_v, **TOL[dtype])
 
 
+@pytest.mark.parametrize("with_input_gradient", [False, True])
+def test_fused_backward_keeps_the_gradient_instead_of_stepping(topology, with_input_gradient,
+                                                               rng):
+    # clipping's pass: the same sweep writes sddmm's gradient and the input gradient
+    # times the local gradient, and leaves the weights and their momentum alone
+    dtype = np.float32
+    x, delta, w, v, (lr, mom, decay), _, _ = _update_case(topology, dtype, False, rng)
+    w_before, v_before = w.copy(), v.copy()
+    local = rng.random((topology.n_in, 5)).astype(dtype)
+    grad_input = np.full((topology.n_in, 5), np.nan, dtype=dtype)
+    if not with_input_gradient:
+        grad_input = local = np.empty((0, 0), dtype=dtype)
+    gradient = np.full(topology.nnz, np.nan, dtype=dtype)
+    _kernels.backward_momentum_update(topology.indptr, topology.indices, x, delta, w, v,
+                                      lr, mom, decay, False, grad_input, local, dtype(0.0),
+                                      gradient)
+    assert_allclose(gradient, ref.sddmm(topology, x, delta), **TOL[dtype])
+    if with_input_gradient:
+        expected_input = ref.spmm_transposed(topology, w_before, delta) * local
+        assert_allclose(grad_input, expected_input, **TOL[dtype])
+    np.testing.assert_array_equal(w, w_before)
+    np.testing.assert_array_equal(v, v_before)
+
+
 def test_warm_up_runs():
     assert _kernels.warm_up(np.float32) >= 0
 
