@@ -268,7 +268,10 @@ class SparseLayer:
     def squared_gradient_norm(self, x, delta, scratch=None):
         """Squared norm of the data loss's gradient w.r.t. weights and bias, never
         holding the weight gradient (a full layer holds it in ``scratch``, at least
-        ``nnz`` values, allocated when not given)."""
+        ``nnz`` values, allocated when not given). The GPU's clipping computes it this
+        way; the CPU's keeps the gradient instead (:meth:`SparseMLP._clipped_step`),
+        which saves a pass, and this is the reference its device kernel is tested
+        against."""
         t = self.topology
         if self.is_full:
             grad = self._weight_gradient(x, delta, scratch)
