@@ -44,7 +44,8 @@ def test_clipping_keeps_one_gradient_per_connection_and_the_estimate_counts_it()
     nnz = int(nnz)
     bytes_per_connection = peak_mb * 2**20 / nnz
     assert bytes_per_connection < 48 + 4, f"{bytes_per_connection:.1f} B/connection"
-    sizes, plain = [50_000, 50_000, 2], estimate_fit_bytes([50_000, 50_000, 2], 20.0, 8)
+    sizes = [50_000, 50_000, 2]
+    plain = estimate_fit_bytes(sizes, 20.0, 8)
     clipped = estimate_fit_bytes(sizes, 20.0, 8, clipping=True)
     assert clipped - plain == 4 * nnz
     assert peak_mb * 2**20 < clipped - _BASELINE_BYTES
