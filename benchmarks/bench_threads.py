@@ -9,6 +9,7 @@ ReLU and dropout), the fused backward (input gradient, its activation derivative
 the momentum update) and the first layer's update (no input gradient).
 
     python benchmarks/bench_threads.py [--dataset coil20] [--epochs 3] [--repeats 21]
+    python benchmarks/bench_threads.py --synthetic   # where the datasets are not at hand
 
 Run it with ``NUMBA_NUM_THREADS`` unset (or set to the core count): Numba cannot
 start more threads than it was given at start-up.
@@ -32,6 +33,20 @@ from sklearn_set._kernels import (
     spmm_activate,
 )
 from sklearn_set.datasets import load_dataset
+
+
+#: (samples, features, classes) of the datasets that ``--synthetic`` can stand in for.
+SHAPES = {"coil20": (1440, 1024, 20), "madelon": (2600, 500, 2), "lung": (203, 3312, 5)}
+
+
+def synthetic_like(name):
+    """Gaussian features and balanced labels in the shape of dataset ``name``: an epoch
+    costs what the dataset's would, as the sparse kernels do the same work whatever
+    the values."""
+    n_samples, n_features, n_classes = SHAPES[name]
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((n_samples, n_features)),
+            np.arange(n_samples) % n_classes)
 
 
 def thread_counts():
@@ -84,10 +99,17 @@ def main():
     parser.add_argument("--hidden", default="3000,3000,3000")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--synthetic", action="store_true",
+                        help="random data of the dataset's shape instead of the dataset: "
+                             "the same work per epoch, on a machine without the datasets")
     args = parser.parse_args()
     hidden = tuple(int(h) for h in args.hidden.split(","))
     warnings.simplefilter("ignore")
-    X, y = load_dataset(args.dataset)
+    if args.synthetic:
+        X, y = synthetic_like(args.dataset)
+        args.dataset += " (synthetic)"
+    else:
+        X, y = load_dataset(args.dataset)
     X = StandardScaler().fit_transform(X).astype(np.float32)
     params = dict(hidden_layer_sizes=hidden, batch_size=32, random_state=0,
                   n_iter_no_change=10**6)
