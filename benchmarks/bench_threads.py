@@ -106,6 +106,8 @@ def main():
     hidden = tuple(int(h) for h in args.hidden.split(","))
     warnings.simplefilter("ignore")
     if args.synthetic:
+        if args.dataset not in SHAPES:
+            parser.error(f"--synthetic knows the shapes of {', '.join(SHAPES)} only")
         X, y = synthetic_like(args.dataset)
         args.dataset += " (synthetic)"
     else:

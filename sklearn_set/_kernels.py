@@ -517,6 +517,18 @@ def _store_gradients(xi, delta, indices, out, start, stop):
         out[p] = _dot(xi, delta[indices[p]])
 
 
+@njit(inline="always", fastmath=_DOT_FLAGS)
+def _train_or_store(xi, delta, indices, weights, velocity, gradient, start, stop,
+                    learning_rate, momentum, decay, nesterov, shrink):
+    """:func:`_train_connections` on ``[start, stop)``, or with ``gradient`` (not None),
+    :func:`_store_gradients` into it: the rule of :func:`backward_momentum_update`."""
+    if gradient is None:
+        _train_connections(xi, delta, indices, weights, velocity, start, stop,
+                           learning_rate, momentum, decay, nesterov, shrink)
+    else:
+        _store_gradients(xi, delta, indices, gradient, start, stop)
+
+
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def sddmm(indptr, indices, x, delta, out):
     """Weight gradient at existing connections only: ``out[p] = x[i] . delta[j]``.
@@ -643,11 +655,8 @@ def backward_momentum_update(
         xi = x[i]
         p, stop = indptr[i], indptr[i + 1]
         if not with_input_gradient:
-            if gradient is None:
-                _train_connections(xi, delta, indices, weights, velocity, p, stop,
-                                   learning_rate, momentum, decay, nesterov, shrink)
-            else:
-                _store_gradients(xi, delta, indices, gradient, p, stop)
+            _train_or_store(xi, delta, indices, weights, velocity, gradient, p, stop,
+                            learning_rate, momentum, decay, nesterov, shrink)
             continue
         row = grad_input[i]
         for b in range(batch):
@@ -662,11 +671,8 @@ def backward_momentum_update(
             p += 4
         # the last (up to three) connections, one at a time
         _accumulate(row, weights, delta, indices, p, stop)
-        if gradient is None:
-            _train_connections(xi, delta, indices, weights, velocity, p, stop,
-                               learning_rate, momentum, decay, nesterov, shrink)
-        else:
-            _store_gradients(xi, delta, indices, gradient, p, stop)
+        _train_or_store(xi, delta, indices, weights, velocity, gradient, p, stop,
+                        learning_rate, momentum, decay, nesterov, shrink)
         if with_local_gradient:
             local = local_gradient[i]
             for b in range(batch):
