@@ -60,10 +60,10 @@ DIVERGING_LOSS_RATIO = 100.0
 _kernels_ready = False
 
 
-def _warm_up():
+def _warm_up(clipping=False):
     """Compile (or load) the training and SET evolution kernels; returns the seconds."""
     start = time.perf_counter()
-    _kernels.warm_up(DTYPE)
+    _kernels.warm_up(DTYPE, clipping)
     rng = np.random.default_rng(0)
     # large enough that ER init and regrowth take the drawing path, not enumeration
     network = SparseMLP.erdos_renyi([200, 200, 2], 1.0, rng, dtype=DTYPE)
@@ -977,7 +977,7 @@ class BaseSETMLP(BaseEstimator):
                   "(about 10 s, once: later fits load them from Numba's on-disk cache).",
                   file=sys.stderr, flush=True)
         if self.verbose:
-            seconds = _warm_up()
+            seconds = _warm_up(clipping=self.max_grad_norm is not None)
             print(f"Numba kernels compiled or loaded from cache in {seconds:.2f} s")
         _kernels_ready = True
 

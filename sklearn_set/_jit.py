@@ -13,7 +13,7 @@ import warnings
 
 from numba import njit
 
-__all__ = ["cached_njit", "sized_njit", "cache_index_path", "PARALLEL_MIN_WORK"]
+__all__ = ["cached_njit", "sized_njit", "specialised", "cache_index_path", "PARALLEL_MIN_WORK"]
 
 #: Below this many items (connections, weights or draws), a kernel runs serially:
 #: sharing out less work costs more than it saves.
@@ -109,14 +109,28 @@ class SizedKernel:
         return (self.parallel if parallel else self.serial)(*args)
 
 
-def _renamed(function, suffix):
-    """A copy of ``function`` whose qualified name ends in ``_suffix``."""
-    clone = types.FunctionType(function.__code__, function.__globals__, function.__name__,
+def _renamed(function, suffix, namespace=None):
+    """A copy of ``function`` whose qualified name ends in ``_suffix``, resolving its
+    global names in ``namespace`` (its module's, by default)."""
+    namespace = function.__globals__ if namespace is None else namespace
+    clone = types.FunctionType(function.__code__, namespace, function.__name__,
                                function.__defaults__, function.__closure__)
     clone.__qualname__ = f"{function.__qualname__}_{suffix}"
     clone.__module__ = function.__module__
     clone.__doc__ = function.__doc__
     return clone
+
+
+def specialised(function, suffix, **bindings):
+    """A copy of ``function``, named with ``_suffix``, in which the global names of
+    ``bindings`` stand for the objects given: a rule fixed when the copy is made.
+
+    Numba compiles a branch on an argument (``if gradient is None``) whole, both
+    sides through every pass, before LLVM drops the dead one; a copy per rule
+    compiles only its own. Each copy caches under its own name. It sees the module's
+    other globals as they are when it is made, so make it after the helpers it calls.
+    """
+    return _renamed(function, suffix, dict(function.__globals__, **bindings))
 
 
 def sized_njit(**options):

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._jit import cached_njit, sized_njit
+from ._jit import cached_njit, sized_njit, specialised
 
 __all__ = [
     "IDENTITY", "RELU", "TANH", "LOGISTIC",
@@ -461,28 +461,24 @@ def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, n
 
 
 @njit(inline="always")
-def _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay, nesterov,
-                    shrink):
-    for k in range(4):
-        _momentum_step(weights, velocity, p + k, grads[k], learning_rate, momentum, decay,
-                       nesterov, shrink)
+def _step_rule(weights, velocity, gradient, p, grad, learning_rate, momentum, decay,
+               nesterov, shrink):
+    """A rule of :func:`_backward`: connection ``p`` takes its momentum step at once."""
+    _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov,
+                   shrink)
 
 
-@njit(inline="always", fastmath=_DOT_FLAGS)
-def _train_connections(xi, delta, indices, weights, velocity, start, stop, learning_rate,
-                       momentum, decay, nesterov, shrink):
-    """Momentum-update the connections ``[start, stop)`` of input neuron ``xi``, each
-    with its gradient ``xi . delta[j]`` as soon as it is computed."""
-    p = start
-    while p + 4 <= stop:
-        grads = _dot4(xi, delta, indices, p)
-        _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay, nesterov,
-                        shrink)
-        p += 4
-    for p in range(p, stop):
-        grad = _dot(xi, delta[indices[p]])
-        _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov,
-                       shrink)
+@njit(inline="always")
+def _keep_rule(weights, velocity, gradient, p, grad, learning_rate, momentum, decay,
+               nesterov, shrink):
+    """A rule of :func:`_backward`: connection ``p``'s gradient goes into ``gradient``,
+    and nothing steps."""
+    gradient[p] = grad
+
+
+#: The rule that :func:`_backward` applies to each connection's gradient. Each compiled
+#: copy of it binds its own (:func:`._jit.specialised`).
+_apply_rule = _step_rule
 
 
 @njit(inline="always", fastmath=_DOT_FLAGS)
@@ -515,18 +511,6 @@ def _store_gradients(xi, delta, indices, out, start, stop):
         p += 4
     for p in range(p, stop):
         out[p] = _dot(xi, delta[indices[p]])
-
-
-@njit(inline="always", fastmath=_DOT_FLAGS)
-def _train_or_store(xi, delta, indices, weights, velocity, gradient, start, stop,
-                    learning_rate, momentum, decay, nesterov, shrink):
-    """:func:`_train_connections` on ``[start, stop)``, or with ``gradient`` (not None),
-    :func:`_store_gradients` into it: the rule of :func:`backward_momentum_update`."""
-    if gradient is None:
-        _train_connections(xi, delta, indices, weights, velocity, start, stop,
-                           learning_rate, momentum, decay, nesterov, shrink)
-    else:
-        _store_gradients(xi, delta, indices, gradient, start, stop)
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
@@ -617,7 +601,52 @@ def sddmm_momentum_update(
                              weights.dtype.type(shrink), gradient)
 
 
-@cached_njit(parallel=True, fastmath=_DOT_FLAGS)
+def _backward(indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay,
+              nesterov, grad_input, local_gradient, shrink, gradient):
+    """:func:`backward_momentum_update`'s sweep, handing each weight gradient to
+    ``_apply_rule``."""
+    shrink = weights.dtype.type(shrink)
+    n_in, batch = x.shape
+    with_input_gradient = grad_input.shape[0] > 0
+    with_local_gradient = local_gradient.shape[0] > 0
+    for i in prange(n_in):
+        xi = x[i]
+        p, stop = indptr[i], indptr[i + 1]
+        if with_input_gradient:
+            row = grad_input[i]
+            for b in range(batch):
+                row[b] = 0.0
+            while p + 4 <= stop:
+                grads = _backprop4(row, xi, weights, delta, indices, p)
+                for k in range(4):
+                    _apply_rule(weights, velocity, gradient, p + k, grads[k], learning_rate,
+                                momentum, decay, nesterov, shrink)
+                p += 4
+            # the last (up to three) connections, from their weights before the rule
+            _accumulate(row, weights, delta, indices, p, stop)
+            if with_local_gradient:
+                local = local_gradient[i]
+                for b in range(batch):
+                    row[b] *= local[b]
+        # the weight gradients alone: all of them without an input gradient, else the
+        # last (up to three)
+        while p + 4 <= stop:
+            grads = _dot4(xi, delta, indices, p)
+            for k in range(4):
+                _apply_rule(weights, velocity, gradient, p + k, grads[k], learning_rate,
+                            momentum, decay, nesterov, shrink)
+            p += 4
+        for p in range(p, stop):
+            _apply_rule(weights, velocity, gradient, p, _dot(xi, delta[indices[p]]),
+                        learning_rate, momentum, decay, nesterov, shrink)
+
+
+_backward_step = cached_njit(parallel=True, fastmath=_DOT_FLAGS)(
+    specialised(_backward, "step", _apply_rule=_step_rule))
+_backward_keep = cached_njit(parallel=True, fastmath=_DOT_FLAGS)(
+    specialised(_backward, "keep", _apply_rule=_keep_rule))
+
+
 def backward_momentum_update(
     indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay, nesterov,
     grad_input, local_gradient, shrink=0.0, gradient=None
@@ -644,39 +673,12 @@ def backward_momentum_update(
     gradient : ndarray of shape (nnz,) or None
         When given, no step is taken: the weight gradient is written here instead, and
         ``velocity`` is left alone. What clipping needs, which cannot scale a step
-        before it knows the norm of every layer's gradient. (Numba compiles the
-        default, None, without this branch.)
+        before it knows the norm of every layer's gradient. Each rule is a kernel of
+        its own, so a fit compiles only the one it uses.
     """
-    shrink = weights.dtype.type(shrink)
-    n_in, batch = x.shape
-    with_input_gradient = grad_input.shape[0] > 0
-    with_local_gradient = local_gradient.shape[0] > 0
-    for i in prange(n_in):
-        xi = x[i]
-        p, stop = indptr[i], indptr[i + 1]
-        if not with_input_gradient:
-            _train_or_store(xi, delta, indices, weights, velocity, gradient, p, stop,
-                            learning_rate, momentum, decay, nesterov, shrink)
-            continue
-        row = grad_input[i]
-        for b in range(batch):
-            row[b] = 0.0
-        while p + 4 <= stop:
-            grads = _backprop4(row, xi, weights, delta, indices, p)
-            if gradient is None:
-                _momentum_step4(weights, velocity, p, grads, learning_rate, momentum, decay,
-                                nesterov, shrink)
-            else:
-                gradient[p], gradient[p + 1], gradient[p + 2], gradient[p + 3] = grads
-            p += 4
-        # the last (up to three) connections, one at a time
-        _accumulate(row, weights, delta, indices, p, stop)
-        _train_or_store(xi, delta, indices, weights, velocity, gradient, p, stop,
-                        learning_rate, momentum, decay, nesterov, shrink)
-        if with_local_gradient:
-            local = local_gradient[i]
-            for b in range(batch):
-                row[b] *= local[b]
+    kernel = _backward_step if gradient is None else _backward_keep
+    kernel(indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay,
+           nesterov, grad_input, local_gradient, weights.dtype.type(shrink), gradient)
 
 
 @sized_njit()
@@ -711,11 +713,12 @@ def carry(source, values, added, out):
             a += 1
 
 
-def warm_up(dtype=np.float32):
+def warm_up(dtype=np.float32, clipping=False):
     """Compile (or load from Numba's cache) the kernels of a training step for ``dtype``.
 
     The kernels that only gradient growth, the tests or a benchmark call compile when
-    first called, so that a first ``fit`` waits only for what it runs.
+    first called, so that a first ``fit`` waits only for what it runs; ``clipping``
+    says which backward rule it runs (keeping the gradient, or stepping at once).
 
     Returns
     -------
@@ -742,7 +745,7 @@ def warm_up(dtype=np.float32):
     cross_entropy(out, np.zeros(3, dtype=np.intp), share, 1e-30, np.empty_like(out))
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero,
                              False, np.empty((2, 3), dtype=dtype), np.ones((2, 3), dtype=dtype),
-                             zero, None)  # typed as training calls it, so compiled once
+                             zero, np.empty(1, dtype=dtype) if clipping else None)
     bias_momentum_update(np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype), delta, zero, zero,
                          False, parallel=False)
     return time.perf_counter() - start

@@ -253,6 +253,47 @@ def test_corrupt_numba_cache_falls_back_to_compiling_and_heals(tmp_path):
     assert third.returncode == 0 and "unreadable" not in third.stderr, third.stderr
 
 
+RULES_SCRIPT = textwrap.dedent(
+    """
+    import sys, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    from sklearn_set import SETMLPClassifier, _kernels
+    X = np.random.default_rng(0).random((40, 30))
+    y = np.arange(40) % 2
+    clipping = None if sys.argv[1] == "none" else float(sys.argv[1])
+    SETMLPClassifier((20, 20), max_iter=2, epsilon=2, max_grad_norm=clipping,
+                     verbose=int(sys.argv[2]), random_state=0).fit(X, y)
+    print(len(_kernels._backward_step.signatures), len(_kernels._backward_keep.signatures))
+    """
+)
+
+
+@pytest.mark.parametrize("verbose", ["0", "1"])  # 1 warms the kernels up first
+@pytest.mark.parametrize("max_grad_norm, compiled", [("none", "1 0"), ("1.0", "0 1")])
+def test_a_fit_compiles_only_the_backward_rule_it_uses(max_grad_norm, compiled, verbose):
+    """Stepping and keeping the gradient (clipping's) are two kernels, so that a first
+    fit never waits for the one it does not run."""
+    result = subprocess.run([sys.executable, "-c", RULES_SCRIPT, max_grad_norm, verbose],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == compiled.split()
+
+
+def test_specialised_copies_bind_their_own_globals_and_cache_apart():
+    from sklearn_set._jit import specialised
+
+    def template(x):
+        return RULE(x)  # noqa: F821, bound per copy
+
+    double = specialised(template, "double", RULE=lambda x: 2 * x)
+    square = specialised(template, "square", RULE=lambda x: x * x)
+    assert (double(3), square(3)) == (6, 9)
+    assert double.__qualname__.endswith("template_double")
+    assert square.__qualname__.endswith("template_square")
+    assert "RULE" not in template.__globals__
+
+
 # -- threads --------------------------------------------------------------------------
 def _during_training(monkeypatch, probe):
     """``probe()`` at every training batch of the fits that follow, in a list."""
