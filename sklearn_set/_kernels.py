@@ -501,23 +501,12 @@ def _backprop4(row, xi, weights, sources, indices, p):
     return g0, g1, g2, g3
 
 
-@njit(inline="always", fastmath=_DOT_FLAGS)
-def _store_gradients(xi, delta, indices, out, start, stop):
-    """``out[p] = xi . delta[indices[p]]`` for the connections ``[start, stop)`` of
-    input neuron ``xi``, four at a time."""
-    p = start
-    while p + 4 <= stop:
-        out[p], out[p + 1], out[p + 2], out[p + 3] = _dot4(xi, delta, indices, p)
-        p += 4
-    for p in range(p, stop):
-        out[p] = _dot(xi, delta[indices[p]])
-
-
-@cached_njit(parallel=True, fastmath=_DOT_FLAGS)
 def sddmm(indptr, indices, x, delta, out):
     """Weight gradient at existing connections only: ``out[p] = x[i] . delta[j]``.
 
-    A sampled dense-dense product: the dense ``x @ delta.T`` is never formed.
+    A sampled dense-dense product: the dense ``x @ delta.T`` is never formed. It is the
+    backward sweep keeping the gradient, without an input gradient (the kernel that
+    clipping runs; its rule touches no weight or velocity, so none is passed).
 
     Parameters
     ----------
@@ -530,8 +519,10 @@ def sddmm(indptr, indices, x, delta, out):
     out : ndarray of shape (nnz,)
         Overwritten, in canonical order.
     """
-    for i in prange(x.shape[0]):
-        _store_gradients(x[i], delta, indices, out, indptr[i], indptr[i + 1])
+    nothing, zero = np.empty((0, 0), dtype=x.dtype), x.dtype.type(0.0)
+    unused = np.empty(0, dtype=x.dtype)
+    _backward_keep(indptr, indices, x, delta, unused, unused, zero, zero, zero, False, nothing,
+                   nothing, zero, out)
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
@@ -597,15 +588,13 @@ def sddmm_momentum_update(
     """
     nothing = np.empty((0, 0), dtype=x.dtype)
     backward_momentum_update(indptr, indices, x, delta, weights, velocity, learning_rate,
-                             momentum, decay, nesterov, nothing, nothing,
-                             weights.dtype.type(shrink), gradient)
+                             momentum, decay, nesterov, nothing, nothing, shrink, gradient)
 
 
 def _backward(indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay,
               nesterov, grad_input, local_gradient, shrink, gradient):
     """:func:`backward_momentum_update`'s sweep, handing each weight gradient to
     ``_apply_rule``."""
-    shrink = weights.dtype.type(shrink)
     n_in, batch = x.shape
     with_input_gradient = grad_input.shape[0] > 0
     with_local_gradient = local_gradient.shape[0] > 0
