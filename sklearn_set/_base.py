@@ -974,7 +974,7 @@ class BaseSETMLP(BaseEstimator):
             return
         if not _kernels_cached():
             print("sklearn_set: compiling the Numba kernels for this environment "
-                  "(about 10 s, once: later fits load them from Numba's on-disk cache).",
+                  "(10 to 20 s, once: later fits load them from Numba's on-disk cache).",
                   file=sys.stderr, flush=True)
         if self.verbose:
             seconds = _warm_up(clipping=self.max_grad_norm is not None)
