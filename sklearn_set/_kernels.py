@@ -87,10 +87,17 @@ IDENTITY, RELU, TANH, LOGISTIC = 0, 1, 2, 3
 
 @njit(inline="always")
 def _relu(z, slope, zero, one):
-    """``(a(z), a'(z))`` of a (leaky, when ``slope`` is not zero) ReLU."""
-    if z > zero:
-        return z, one
-    return (zero if slope == zero else slope * z), slope
+    """``(a(z), a'(z))`` of a (leaky, when ``slope`` is not zero) ReLU, as
+    ``z * a'(z) + 0``, without a branch on the value.
+
+    A branch returning ``z`` as it was read let LLVM drop that store and mask the
+    others': a masked vector store, which AMD's Zen cores run microcoded (the
+    3000 x 3000 forward pass at batch 32 took 9 % longer). ``+ 0`` makes ``-0.0``
+    ``0.0``, as the branch did; a NaN or -inf pre-activation now stays NaN instead of
+    becoming 0, which only a diverging fit meets, and its loss reports it.
+    """
+    derivative = one if z > zero else slope
+    return z * derivative + zero, derivative
 
 
 @njit(inline="always")
