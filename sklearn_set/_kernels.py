@@ -92,7 +92,7 @@ def _relu(z, slope, zero, one):
 
     A branch returning ``z`` as it was read let LLVM drop that store and mask the
     others': a masked vector store, which AMD's Zen cores run microcoded (the
-    3000 x 3000 forward pass at batch 32 took 9 % longer). ``+ 0`` makes ``-0.0``
+    3000 x 3000 forward pass at batch 32 took 4 to 9 % longer). ``+ 0`` makes ``-0.0``
     ``0.0``, as the branch did; a NaN or -inf pre-activation now stays NaN instead of
     becoming 0, which only a diverging fit meets, and its loss reports it.
     """

@@ -195,6 +195,26 @@ def test_spmm_activate_applies_the_activation_and_its_derivative(topology, dtype
     assert_allclose(local_gradient, derivative, **TOL[dtype])
 
 
+@pytest.mark.parametrize("slope", [0.0, 0.6, -0.6])
+def test_relu_at_its_edges(slope):
+    """Zero's sign, the kink and non-finite pre-activations, bit for bit: ``-0.0`` and
+    negatives give ``+0.0`` without a slope, and NaN or -inf stay NaN (a diverging
+    fit's loss reports them) rather than vanish."""
+    z = np.array([[np.nan, -np.inf, -1.5, -0.0, 0.0, 2.5, np.inf]], dtype=np.float32)
+    out = z.copy()
+    derivative = np.empty_like(z)
+    _kernels.activate(out, np.zeros(1, np.float32), _kernels.RELU, np.float32(slope), 1.0,
+                      np.uint64(0), derivative, parallel=False)
+    s = np.float32(slope)
+    leaky = np.float32(-1.5) * s + np.float32(0.0)  # +0.0 without a slope
+    expected = np.array([[np.nan, np.nan if slope == 0 else -np.inf * s, leaky, 0.0, 0.0,
+                          2.5, np.inf]], dtype=np.float32)
+    np.testing.assert_array_equal(out.view(np.int32)[~np.isnan(out)],
+                                  expected.view(np.int32)[~np.isnan(expected)])
+    assert np.array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(derivative, [[s, s, s, s, s, 1, 1]])
+
+
 def test_dropout_is_drawn_in_the_kernel_from_the_seed_alone(rng):
     import numba
 
