@@ -511,9 +511,9 @@ def _backprop4(row, xi, weights, sources, indices, p):
 def sddmm(indptr, indices, x, delta, out):
     """Weight gradient at existing connections only: ``out[p] = x[i] . delta[j]``.
 
-    A sampled dense-dense product: the dense ``x @ delta.T`` is never formed. It is the
-    backward sweep keeping the gradient, without an input gradient (the kernel that
-    clipping runs; its rule touches no weight or velocity, so none is passed).
+    A sampled dense-dense product: the dense ``x @ delta.T`` is never formed. It is
+    :func:`sddmm_momentum_update` keeping the gradient in ``out`` (the kernel that
+    clipping runs), whose rule touches no weight or velocity, so none is passed.
 
     Parameters
     ----------
@@ -526,10 +526,9 @@ def sddmm(indptr, indices, x, delta, out):
     out : ndarray of shape (nnz,)
         Overwritten, in canonical order.
     """
-    nothing, zero = np.empty((0, 0), dtype=x.dtype), x.dtype.type(0.0)
-    unused = np.empty(0, dtype=x.dtype)
-    _backward_keep(indptr, indices, x, delta, unused, unused, zero, zero, zero, False, nothing,
-                   nothing, zero, out)
+    zero, unused = x.dtype.type(0.0), np.empty(0, dtype=x.dtype)
+    sddmm_momentum_update(indptr, indices, x, delta, unused, unused, zero, zero, zero, False,
+                          zero, out)
 
 
 @cached_njit(parallel=True, fastmath=_DOT_FLAGS)
