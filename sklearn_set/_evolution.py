@@ -44,34 +44,39 @@ def _side(weight):
 
 
 @sized_njit()
-def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep):
+def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, bounds, histogram,
+                             remaining, threshold, ties, keep):
     """Set ``keep`` False at the ``zeta`` fraction of each sign's weights closest to
     zero, True elsewhere.
 
     An exact radix selection: for finite floats, the bit pattern without the sign bit
     orders magnitudes as integers, so each pass histograms the next 16 bits of the
     magnitudes that share the prefix found so far. Three passes over the weights for
-    float32 (five for float64), each split into ``n_chunks`` parallel chunks with
-    their own histograms; no sort, no copy. Ties go by position: a last pass gives
-    each chunk its quota of the weights equal to the threshold, in chunk order.
+    float32 (five for float64), each split into chunks ``[bounds[c], bounds[c + 1])``
+    run in parallel with their own histograms; no sort, no copy. Ties go by position:
+    a last pass gives each chunk its quota of the weights equal to the threshold, in
+    chunk order.
 
     ``bits`` is ``weights`` viewed as signed integers of the same width;
-    ``magnitude_bits`` is 31 or 63. Array expressions are written as loops: they
-    would compile broadcasting code that a first fit would wait for.
+    ``magnitude_bits`` is 31 or 63. The rest is scratch of any content, allocated by
+    the caller: ``histogram`` of shape ``(n_chunks, 2, 2 ** 16)``, ``remaining`` and
+    ``threshold`` of shape ``(2,)``, ``ties`` of shape ``(n_chunks, 2)``. Allocating
+    them here, and writing array expressions, would compile code that a first fit
+    waits for.
     """
-    n = weights.shape[0]
-    bounds = np.empty(n_chunks + 1, np.int64)
-    for c in range(n_chunks + 1):
-        bounds[c] = n * c // n_chunks
+    n_chunks = bounds.shape[0] - 1
     magnitude_mask = (np.int64(1) << magnitude_bits) - 1
-    remaining = np.full(2, -1, np.int64)  # weights still to remove, once counted
-    threshold = np.zeros(2, np.int64)  # magnitude prefix of the last one removed
+    for side in range(2):
+        remaining[side] = -1  # weights still to remove, once counted
+        threshold[side] = 0  # magnitude prefix of the last one removed
     shift = magnitude_bits
     while shift > 0:
         width = min(_RADIX_BITS, shift)
         shift -= width
-        histogram = np.zeros((n_chunks, 2, 1 << width), np.int32)
         for c in prange(n_chunks):
+            for d in range(1 << width):
+                histogram[c, 0, d] = 0
+                histogram[c, 1, d] = 0
             for p in range(bounds[c], bounds[c + 1]):
                 side = _side(weights[p])
                 magnitude = np.int64(bits[p]) & magnitude_mask
@@ -79,23 +84,22 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
                 histogram[c, side, (magnitude >> shift) & ((1 << width) - 1)] += (
                     (magnitude >> (shift + width)) == threshold[side])
         for side in range(2):
-            counts = np.zeros(1 << width, np.int64)
-            for c in range(n_chunks):
-                for d in range(1 << width):
-                    counts[d] += histogram[c, side, d]
             if remaining[side] < 0:  # the first pass sees every weight of the side
                 seen = 0
                 for d in range(1 << width):
-                    seen += counts[d]
+                    seen += _digit_count(histogram, side, d)
                 remaining[side] = int(zeta * seen)
             digit = 0
-            while digit < (1 << width) - 1 and counts[digit] < remaining[side]:
-                remaining[side] -= counts[digit]
+            while digit < (1 << width) - 1:
+                count = _digit_count(histogram, side, digit)
+                if count >= remaining[side]:
+                    break
+                remaining[side] -= count
                 digit += 1
             threshold[side] = (threshold[side] << width) | digit
     # remove everything below the threshold, and count the ties per chunk
-    ties = np.zeros((n_chunks, 2), np.int64)
     for c in prange(n_chunks):
+        ties[c, 0] = ties[c, 1] = 0
         for p in range(bounds[c], bounds[c + 1]):
             side = _side(weights[p])
             magnitude = np.int64(bits[p]) & magnitude_mask
@@ -115,6 +119,15 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, n_chunks, keep
                 keep[p] = False
                 ties[c, side] -= 1
             p += 1
+
+
+@cached_njit(inline="always")
+def _digit_count(histogram, side, digit):
+    """How many of ``side``'s weights fall on ``digit``, over every chunk."""
+    count = 0
+    for c in range(histogram.shape[0]):
+        count += histogram[c, side, digit]
+    return count
 
 
 def set_keep_mask(weights, zeta):
@@ -137,11 +150,22 @@ def set_keep_mask(weights, zeta):
     keep : ndarray of bool, shape (nnz,)
     """
     weights = np.ascontiguousarray(weights)
-    bits = weights.view(np.int32 if weights.dtype.itemsize == 4 else np.int64)
-    keep = np.ones(weights.shape[0], dtype=bool)
     n_chunks = max(1, min(numba.get_num_threads(), weights.shape[0] // PARALLEL_MIN_WORK))
-    _remove_smallest_by_sign(weights, bits, 8 * weights.dtype.itemsize - 1, float(zeta),
-                             n_chunks, keep, parallel=n_chunks > 1)
+    return _keep_mask_in_chunks(weights, zeta, n_chunks)
+
+
+def _keep_mask_in_chunks(weights, zeta, n_chunks):
+    """:func:`set_keep_mask` over ``n_chunks`` contiguous chunks, threaded when more
+    than one; the result is the same for any ``n_chunks``."""
+    n, itemsize = weights.shape[0], weights.dtype.itemsize
+    keep = np.empty(n, dtype=bool)
+    bits = weights.view(np.int32 if itemsize == 4 else np.int64)
+    bounds = np.arange(n_chunks + 1, dtype=np.int64) * n // n_chunks
+    histogram = np.empty((n_chunks, 2, 1 << _RADIX_BITS), dtype=np.int32)
+    remaining, threshold = np.empty(2, dtype=np.int64), np.empty(2, dtype=np.int64)
+    ties = np.empty((n_chunks, 2), dtype=np.int64)
+    _remove_smallest_by_sign(weights, bits, 8 * itemsize - 1, float(zeta), bounds, histogram,
+                             remaining, threshold, ties, keep, parallel=n_chunks > 1)
     return keep
 
 

@@ -64,8 +64,9 @@ def _transpose(indptr, indices, n_chunks, bucket_bits, t_indptr, t_indices, t_or
     bounds = np.searchsorted(indptr, np.linspace(0, indices.shape[0], n_chunks + 1))
     bounds[0], bounds[-1] = 0, n_in
     starts = t_indptr if bucket_bits == 0 else np.empty(n_buckets + 1, dtype=np.int64)
-    _scatter_by_bucket(indptr, indices, bounds, bucket_bits, starts, t_indices, t_order,
-                       offsets, parallel=n_chunks > 1)
+    cursors = np.zeros((n_chunks, n_buckets), dtype=np.int64)
+    _scatter_by_bucket(indptr, indices, bounds, bucket_bits, cursors, starts, t_indices,
+                       t_order, offsets, parallel=n_chunks > 1)
     if bucket_bits:  # compiled only for layers this wide
         _sort_buckets(starts, bucket_bits, np.linspace(0, n_buckets, n_chunks + 1).astype(np.int64),
                       int(np.max(np.diff(starts))), offsets, t_indptr, t_indices, t_order)
@@ -73,13 +74,13 @@ def _transpose(indptr, indices, n_chunks, bucket_bits, t_indptr, t_indices, t_or
 
 
 @sized_njit()
-def _scatter_by_bucket(indptr, indices, bounds, bucket_bits, starts, t_indices, t_order,
-                       offsets):
+def _scatter_by_bucket(indptr, indices, bounds, bucket_bits, cursors, starts, t_indices,
+                       t_order, offsets):
     """:func:`_transpose`'s counting sort by bucket: rows ``[bounds[c], bounds[c + 1])``
-    are chunk ``c``; writes each bucket's start into ``starts``."""
+    are chunk ``c``; writes each bucket's start into ``starts``. ``cursors``, of shape
+    ``(n_chunks, n_buckets)``, comes zeroed from the caller."""
     n_chunks = bounds.shape[0] - 1
     n_buckets = starts.shape[0] - 1
-    cursors = np.zeros((n_chunks, n_buckets), dtype=np.int64)
     for c in prange(n_chunks):
         for p in range(indptr[bounds[c]], indptr[bounds[c + 1]]):
             cursors[c, indices[p] >> bucket_bits] += 1
@@ -471,16 +472,17 @@ def _lower_bound(sorted_values, value):
 
 
 @sized_njit()
-def _accept_free(indptr, indices, keep, draw_indptr, columns, n_out, out_keys):
+def _accept_free(indptr, indices, keep, draw_indptr, columns, n_out, n_accepted, out_keys):
     """Keys of the distinct drawn positions that hold no kept connection; returns how many.
 
     Row ``i`` drew ``columns[draw_indptr[i]:draw_indptr[i + 1]]``. In parallel over
     rows, each row's draws are sorted and merged against the row's connections, and
     the accepted ones compacted in place; a second pass writes their keys. The result
     comes out sorted by key with no global sort and no key of an existing connection.
+    ``n_accepted`` is scratch of length ``n_in + 1``.
     """
     n_in = indptr.shape[0] - 1
-    n_accepted = np.zeros(n_in + 1, dtype=np.int64)
+    n_accepted[0] = 0
     for i in prange(n_in):
         start, end = draw_indptr[i], draw_indptr[i + 1]
         _sort_short(columns, start, end)
@@ -558,7 +560,8 @@ def sample_free_positions(occupied, count, rng, keep=None):
         np.cumsum(_uniform_counts(rng, n_in, need), out=draw_indptr[1:])
         columns = rng.integers(0, n_out, size=need, dtype=INDEX_DTYPE)
         n_accepted = _accept_free(occupied.indptr, occupied.indices, keep, draw_indptr,
-                                  columns, n_out, chosen[n_chosen:],
+                                  columns, n_out, np.empty(n_in + 1, dtype=np.int64),
+                                  chosen[n_chosen:],
                                   parallel=max(need, occupied.nnz) >= PARALLEL_MIN_WORK)
         n_chosen = _merge_tail(chosen, n_chosen, n_accepted)
     return chosen
@@ -577,7 +580,6 @@ def _uniform_counts(rng, n_bins, n_draws, chunk=1 << 20):
     return counts
 
 
-@cached_njit()
 def _merge_tail(keys, n_old, n_new):
     """Merge the sorted run ``keys[n_old:n_old + n_new]`` into the sorted run
     ``keys[:n_old]``, in place, dropping the keys the first run already holds; returns
@@ -588,10 +590,16 @@ def _merge_tail(keys, n_old, n_new):
     """
     if n_old == 0:
         return n_new
+    return _merge_into(keys, n_old, keys[n_old:n_old + n_new].copy())
+
+
+@cached_njit()
+def _merge_into(keys, n_old, new):
+    """:func:`_merge_tail` of the sorted keys ``new``, a copy of the run, which is
+    overwritten."""
     old = keys[:n_old]
-    new = keys[n_old:n_old + n_new].copy()
     n_distinct = 0
-    for s in range(n_new):
+    for s in range(new.shape[0]):
         at = _lower_bound(old, new[s])
         if at == n_old or old[at] != new[s]:
             new[n_distinct] = new[s]

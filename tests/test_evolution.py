@@ -99,12 +99,11 @@ def test_keep_mask_breaks_ties_by_position_and_takes_zeros_first(zeros, dtype):
 @pytest.mark.parametrize("n_chunks", [2, 3, 7])
 def test_keep_mask_is_the_same_however_the_weights_are_split(n_chunks):
     """The parallel chunks share the ties at the threshold in position order."""
-    from sklearn_set._evolution import _remove_smallest_by_sign
+    from sklearn_set._evolution import _keep_mask_in_chunks
 
     rng = np.random.default_rng(n_chunks)
     weights = np.round(rng.standard_normal(5000), 1).astype(np.float32)
     weights[rng.random(5000) < 0.3] = 0.0
     for zeta in (0.1, 0.3, 0.9):
-        keep = np.zeros(5000, dtype=bool)
-        _remove_smallest_by_sign(weights, weights.view(np.int32), 31, zeta, n_chunks, keep)
+        keep = _keep_mask_in_chunks(weights, zeta, n_chunks)
         np.testing.assert_array_equal(keep, _keep_mask_reference(weights, zeta))

@@ -170,7 +170,8 @@ def test_serial_and_threaded_versions_of_a_kernel_agree(rng):
     results = []
     for kernel in (_accept_free.serial, _accept_free.parallel):
         out = np.zeros(2000, dtype=np.int64)
-        n = kernel(topology.indptr, topology.indices, keep, draw_indptr, columns.copy(), 200, out)
+        n = kernel(topology.indptr, topology.indices, keep, draw_indptr, columns.copy(), 200,
+                   np.empty(301, dtype=np.int64), out)
         results.append(out[:n])
     np.testing.assert_array_equal(*results)
     added = np.setdiff1d(results[0], topology.keys()[keep])
