@@ -50,34 +50,36 @@ _DOT_FLAGS = {"reassoc", "nsz", "arcp", "contract"}
 
 
 @njit(inline="always")
-def _rows4(sources, indices, p):
-    """The rows ``sources[indices[p + k]]`` of four consecutive connections."""
-    return (sources[indices[p]], sources[indices[p + 1]], sources[indices[p + 2]],
-            sources[indices[p + 3]])
+def _accumulate(out, j, weights, sources, indices, start, stop):
+    """``out[j] += sum_p weights[p] * sources[indices[p]]`` over ``p`` in ``[start, stop)``.
 
-
-@njit(inline="always")
-def _accumulate(row, weights, sources, indices, start, stop):
-    """``row += sum_p weights[p] * sources[indices[p]]`` over ``p`` in ``[start, stop)``.
-
-    Connections are taken four at a time, so ``row`` is loaded and stored once per four
-    products instead of once per product: the output row's traffic, not the
+    Connections are taken four at a time, so the output row is loaded and stored once
+    per four products instead of once per product: the output row's traffic, not the
     arithmetic, bounds this loop. Under strict floating point (the forward pass) the
     sum is still evaluated left to right, one connection after the other, so the
     result is bit-identical to the one-at-a-time loop.
+
+    Rows are indexed in two dimensions, never taken as views: a view, like a tuple
+    returned by an inlined helper, is an alias to Numba's parfor analysis, which then
+    withholds ``noalias`` from the kernel's arrays, and LLVM checks at run time, for
+    every four connections, whether the output row overlaps any of the four source
+    rows: eight comparisons and spilled registers per four connections, for a loop of
+    two vector iterations at batch 32 (the 3000 x 3000 forward pass took 15 to 20 %
+    longer on one thread, the backward pass 15 %).
     """
+    batch = out.shape[1]
     p = start
     while p + 4 <= stop:
         w0, w1, w2, w3 = weights[p], weights[p + 1], weights[p + 2], weights[p + 3]
-        s0, s1, s2, s3 = _rows4(sources, indices, p)
-        for b in range(row.shape[0]):
-            row[b] = row[b] + w0 * s0[b] + w1 * s1[b] + w2 * s2[b] + w3 * s3[b]
+        i0, i1, i2, i3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
+        for b in range(batch):
+            out[j, b] = (out[j, b] + w0 * sources[i0, b] + w1 * sources[i1, b]
+                         + w2 * sources[i2, b] + w3 * sources[i3, b])
         p += 4
     for p in range(p, stop):
-        w = weights[p]
-        src = sources[indices[p]]
-        for b in range(row.shape[0]):
-            row[b] += w * src[b]
+        w, i = weights[p], indices[p]
+        for b in range(batch):
+            out[j, b] += w * sources[i, b]
 
 
 #: Activation codes of :func:`spmm_activate` and :func:`activate`. ``RELU`` with a
@@ -86,8 +88,8 @@ IDENTITY, RELU, TANH, LOGISTIC = 0, 1, 2, 3
 
 
 @njit(inline="always")
-def _relu(z, slope, zero, one):
-    """``(a(z), a'(z))`` of a (leaky, when ``slope`` is not zero) ReLU, as
+def _relu_slope(z, slope, zero, one):
+    """``a'(z)`` of a (leaky, when ``slope`` is not zero) ReLU; ``a(z)`` is
     ``z * a'(z) + 0``, without a branch on the value.
 
     A branch returning ``z`` as it was read let LLVM drop that store and mask the
@@ -96,26 +98,43 @@ def _relu(z, slope, zero, one):
     ``0.0``, as the branch did; a NaN or -inf pre-activation now stays NaN instead of
     becoming 0, which only a diverging fit meets, and its loss reports it.
     """
-    derivative = one if z > zero else slope
-    return z * derivative + zero, derivative
+    return one if z > zero else slope
+
+
+@njit(inline="always")
+def _value(z, kind, slope, zero, one):
+    """``a(z)`` for one pre-activation; ``zero`` and ``one`` carry its dtype."""
+    if kind == RELU:
+        return z * _relu_slope(z, slope, zero, one) + zero
+    if kind == TANH:
+        return np.tanh(z)
+    if kind == LOGISTIC:  # the form that cannot overflow: exp of a non-positive number
+        if z >= zero:  # (math.exp, as numba.cuda has no np.exp for the GPU kernels)
+            return one / (one + math.exp(-z))
+        e = math.exp(z)
+        return e / (one + e)
+    return z
+
+
+@njit(inline="always")
+def _derivative(z, a, kind, slope, zero, one):
+    """``a'(z)`` for one pre-activation ``z`` and its value ``a``."""
+    if kind == RELU:
+        return _relu_slope(z, slope, zero, one)
+    if kind == TANH:
+        return one - a * a
+    if kind == LOGISTIC:
+        return a * (one - a)
+    return one
 
 
 @njit(inline="always")
 def _activation(z, kind, slope, zero, one):
-    """``(a(z), a'(z))`` for one pre-activation; ``zero`` and ``one`` carry its dtype."""
-    if kind == RELU:
-        return _relu(z, slope, zero, one)
-    if kind == TANH:
-        a = np.tanh(z)
-        return a, one - a * a
-    if kind == LOGISTIC:  # the form that cannot overflow: exp of a non-positive number
-        if z >= zero:  # (math.exp, as numba.cuda has no np.exp for the GPU kernels)
-            a = one / (one + math.exp(-z))
-        else:
-            e = math.exp(z)
-            a = e / (one + e)
-        return a, a * (one - a)
-    return z, one
+    """``(a(z), a'(z))`` for one pre-activation: the GPU kernels'. The CPU kernels call
+    :func:`_value` and :func:`_derivative` apart, as a tuple returned inside a
+    threaded loop costs it ``noalias`` (see :func:`_accumulate`)."""
+    a = _value(z, kind, slope, zero, one)
+    return a, _derivative(z, a, kind, slope, zero, one)
 
 
 @njit(inline="always")
@@ -137,9 +156,10 @@ def _activate_row(out, local_gradient, j, kind, slope, keep, seed):
     included, into ``local_gradient[j]`` unless that array is empty.
 
     Written for the vectoriser: the rows are indexed in two dimensions rather than
-    taken as views (a view per row costs reference counting that LLVM cannot hoist),
-    ReLU, the default, has a loop of its own (LLVM does not unswitch the choice of
-    activation out of one loop), and dropout is a second pass over the row in cache.
+    taken as views (a view per row costs reference counting that LLVM cannot hoist,
+    and ``noalias``: see :func:`_accumulate`), ReLU, the default, has a loop of its
+    own (LLVM does not unswitch the choice of activation out of one loop), and
+    dropout is a second pass over the row in cache.
     """
     with_gradient = local_gradient.shape[0] > 0
     if kind == IDENTITY and keep >= 1.0 and not with_gradient:
@@ -148,16 +168,18 @@ def _activate_row(out, local_gradient, j, kind, slope, keep, seed):
     batch = out.shape[1]
     if kind == RELU:
         for b in range(batch):
-            a, derivative = _relu(out[j, b], slope, zero, one)
-            out[j, b] = a
+            z = out[j, b]
+            derivative = _relu_slope(z, slope, zero, one)
+            out[j, b] = z * derivative + zero
             if with_gradient:
                 local_gradient[j, b] = derivative
     else:
         for b in range(batch):
-            a, derivative = _activation(out[j, b], kind, slope, zero, one)
+            z = out[j, b]
+            a = _value(z, kind, slope, zero, one)
             out[j, b] = a
             if with_gradient:
-                local_gradient[j, b] = derivative
+                local_gradient[j, b] = _derivative(z, a, kind, slope, zero, one)
     if keep < 1.0:
         scale = out.dtype.type(1.0 / keep)
         for b in range(batch):
@@ -204,11 +226,10 @@ def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, k
         t_weights[q] = weights[t_order[q]]
     n_out, batch = out.shape
     for j in prange(n_out):
-        row = out[j]
         b0 = bias[j]
         for b in range(batch):
-            row[b] = b0
-        _accumulate(row, t_weights, x, t_indices, t_indptr[j], t_indptr[j + 1])
+            out[j, b] = b0
+        _accumulate(out, j, t_weights, x, t_indices, t_indptr[j], t_indptr[j + 1])
         _activate_row(out, local_gradient, j, kind, slope, keep, seed)
 
 
@@ -419,52 +440,53 @@ def spmm_transposed(indptr, indices, weights, delta, out):
     """
     n_in, batch = out.shape
     for i in prange(n_in):
-        row = out[i]
         for b in range(batch):
-            row[b] = 0.0
-        _accumulate(row, weights, delta, indices, indptr[i], indptr[i + 1])
+            out[i, b] = 0.0
+        _accumulate(out, i, weights, delta, indices, indptr[i], indptr[i + 1])
 
 
 @njit(inline="always", fastmath=_DOT_FLAGS)
-def _dot(a, b):
-    acc = a.dtype.type(0.0)
-    for k in range(a.shape[0]):
-        acc += a[k] * b[k]
+def _dot(x, i, delta, j):
+    """``x[i] . delta[j]``: the weight gradient of the connection ``(i, j)``."""
+    acc = x.dtype.type(0.0)
+    for b in range(x.shape[1]):
+        acc += x[i, b] * delta[j, b]
     return acc
 
 
-@njit(inline="always", fastmath=_DOT_FLAGS)
-def _dot4(xi, sources, indices, p):
-    """The four dot products ``xi . sources[indices[p + k]]``, reading ``xi`` once."""
-    s0, s1, s2, s3 = _rows4(sources, indices, p)
-    g0 = g1 = g2 = g3 = xi.dtype.type(0.0)
-    for b in range(xi.shape[0]):
-        xb = xi[b]
-        g0 += xb * s0[b]
-        g1 += xb * s1[b]
-        g2 += xb * s2[b]
-        g3 += xb * s3[b]
-    return g0, g1, g2, g3
+@njit(inline="always")
+def _new_velocity(weight, velocity, grad, learning_rate, momentum, decay):
+    """scikit-learn's SGDOptimizer rule for the velocity, with ``g = grad + decay * w``:
+    ``v <- momentum * v - lr * g``."""
+    return momentum * velocity - learning_rate * (grad + decay * weight)
+
+
+@njit(inline="always")
+def _new_weight(weight, new_velocity, grad, learning_rate, momentum, decay, nesterov, shrink):
+    """The weight after its step: ``w + v``, or ``w + momentum * v - lr * g`` with
+    Nesterov's momentum; then the decoupled decay of the original SET code (and
+    AdamW), ``- shrink * w``, which bypasses the momentum."""
+    step = learning_rate * (grad + decay * weight)
+    return weight + (momentum * new_velocity - step if nesterov else new_velocity) - (
+        shrink * weight)
 
 
 @njit(inline="always")
 def _momentum(weight, velocity, grad, learning_rate, momentum, decay, nesterov, shrink):
-    """``(new weight, new velocity)``: scikit-learn's SGDOptimizer rule, with
-    ``g = grad + decay * w``: ``v <- momentum * v - lr * g``, then ``w <- w + v``, or
-    ``w <- w + momentum * v - lr * g`` with Nesterov's momentum; then the decoupled
-    decay of the original SET code (and AdamW), ``- shrink * w``, which bypasses the
-    momentum. On scalars, so that the GPU kernels share it."""
-    step = learning_rate * (grad + decay * weight)
-    v = momentum * velocity - step
-    return weight + (momentum * v - step if nesterov else v) - shrink * weight, v
+    """``(new weight, new velocity)``, on scalars: the GPU kernels'. The CPU kernels
+    call :func:`_momentum_step`, which returns no tuple (see :func:`_accumulate`)."""
+    v = _new_velocity(weight, velocity, grad, learning_rate, momentum, decay)
+    return _new_weight(weight, v, grad, learning_rate, momentum, decay, nesterov, shrink), v
 
 
 @njit(inline="always")
 def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, nesterov,
                    shrink):
-    """:func:`_momentum` applied to connection ``p``, in place."""
-    weights[p], velocity[p] = _momentum(weights[p], velocity[p], grad, learning_rate,
-                                        momentum, decay, nesterov, shrink)
+    """:func:`_momentum` applied to ``weights[p]`` and ``velocity[p]``, in place."""
+    weight = weights[p]
+    v = _new_velocity(weight, velocity[p], grad, learning_rate, momentum, decay)
+    velocity[p] = v
+    weights[p] = _new_weight(weight, v, grad, learning_rate, momentum, decay, nesterov, shrink)
 
 
 @njit(inline="always")
@@ -486,26 +508,6 @@ def _keep_rule(weights, velocity, gradient, p, grad, learning_rate, momentum, de
 #: The rule that :func:`_backward` applies to each connection's gradient. Each compiled
 #: copy of it binds its own (:func:`._jit.specialised`).
 _apply_rule = _step_rule
-
-
-@njit(inline="always", fastmath=_DOT_FLAGS)
-def _backprop4(row, xi, weights, sources, indices, p):
-    """:func:`_accumulate`'s four-connection step and :func:`_dot4` in one sweep over the
-    batch, returning the four dot products.
-
-    Each ``sources`` row is loaded once for both, instead of once per sweep.
-    """
-    w0, w1, w2, w3 = weights[p], weights[p + 1], weights[p + 2], weights[p + 3]
-    s0, s1, s2, s3 = _rows4(sources, indices, p)
-    g0 = g1 = g2 = g3 = xi.dtype.type(0.0)
-    for b in range(row.shape[0]):
-        row[b] = row[b] + w0 * s0[b] + w1 * s1[b] + w2 * s2[b] + w3 * s3[b]
-        xb = xi[b]
-        g0 += xb * s0[b]
-        g1 += xb * s1[b]
-        g2 += xb * s2[b]
-        g3 += xb * s3[b]
-    return g0, g1, g2, g3
 
 
 def sddmm(indptr, indices, x, delta, out):
@@ -536,21 +538,13 @@ def sddmm_squared_norm(indptr, indices, x, delta, partial):
     """``partial[i] = sum_p (x[i] . delta[j]) ** 2`` over the connections of input
     neuron ``i``: the squared norm of :func:`sddmm`'s gradient, row by row, without
     storing it: :meth:`._network.SparseLayer.squared_gradient_norm`'s, for memory-lean
-    clipping (training on the CPU keeps the gradient instead, which saves a pass). Four
-    connections at a time, as :func:`sddmm` (3000 x 3000 at batch 32: 164 -> 126 us)."""
+    clipping (training on the CPU keeps the gradient instead, which saves a pass). One
+    connection at a time: training never calls it; the tests hold the GPU's kernel to
+    it."""
     for i in prange(x.shape[0]):
-        xi = x[i]
         total = 0.0
-        p, stop = indptr[i], indptr[i + 1]
-        while p + 4 <= stop:
-            g0, g1, g2, g3 = _dot4(xi, delta, indices, p)
-            total += g0 * g0
-            total += g1 * g1
-            total += g2 * g2
-            total += g3 * g3
-            p += 4
-        for p in range(p, stop):
-            g = _dot(xi, delta[indices[p]])
+        for p in range(indptr[i], indptr[i + 1]):
+            g = _dot(x, i, delta, indices[p])
             total += g * g
         partial[i] = total
 
@@ -600,39 +594,58 @@ def sddmm_momentum_update(
 def _backward(indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay,
               nesterov, grad_input, local_gradient, shrink, gradient):
     """:func:`backward_momentum_update`'s sweep, handing each weight gradient to
-    ``_apply_rule``."""
-    n_in, batch = x.shape
+    ``_apply_rule``.
+
+    Four connections at a time, as :func:`_accumulate`, and like it with no row views
+    and no tuple from a helper, so that the threaded loop keeps ``noalias``: the
+    rule is applied to each of the four gradients where they are computed.
+    """
+    batch = x.shape[1]
+    zero = x.dtype.type(0.0)
     with_input_gradient = grad_input.shape[0] > 0
     with_local_gradient = local_gradient.shape[0] > 0
-    for i in prange(n_in):
-        xi = x[i]
+    for i in prange(x.shape[0]):
         p, stop = indptr[i], indptr[i + 1]
         if with_input_gradient:
-            row = grad_input[i]
             for b in range(batch):
-                row[b] = 0.0
-            while p + 4 <= stop:
-                grads = _backprop4(row, xi, weights, delta, indices, p)
-                for k in range(4):
-                    _apply_rule(weights, velocity, gradient, p + k, grads[k], learning_rate,
-                                momentum, decay, nesterov, shrink)
-                p += 4
-            # the last (up to three) connections, from their weights before the rule
-            _accumulate(row, weights, delta, indices, p, stop)
-            if with_local_gradient:
-                local = local_gradient[i]
-                for b in range(batch):
-                    row[b] *= local[b]
-        # the weight gradients alone: all of them without an input gradient, else the
-        # last (up to three)
+                grad_input[i, b] = zero
         while p + 4 <= stop:
-            grads = _dot4(xi, delta, indices, p)
-            for k in range(4):
-                _apply_rule(weights, velocity, gradient, p + k, grads[k], learning_rate,
-                            momentum, decay, nesterov, shrink)
+            j0, j1, j2, j3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
+            g0 = g1 = g2 = g3 = zero
+            if with_input_gradient:  # each delta row read once for both products
+                w0, w1, w2, w3 = weights[p], weights[p + 1], weights[p + 2], weights[p + 3]
+                for b in range(batch):
+                    d0, d1, d2, d3 = delta[j0, b], delta[j1, b], delta[j2, b], delta[j3, b]
+                    grad_input[i, b] = grad_input[i, b] + w0 * d0 + w1 * d1 + w2 * d2 + w3 * d3
+                    xb = x[i, b]
+                    g0 += xb * d0
+                    g1 += xb * d1
+                    g2 += xb * d2
+                    g3 += xb * d3
+            else:
+                for b in range(batch):
+                    xb = x[i, b]
+                    g0 += xb * delta[j0, b]
+                    g1 += xb * delta[j1, b]
+                    g2 += xb * delta[j2, b]
+                    g3 += xb * delta[j3, b]
+            _apply_rule(weights, velocity, gradient, p, g0, learning_rate, momentum, decay,
+                        nesterov, shrink)
+            _apply_rule(weights, velocity, gradient, p + 1, g1, learning_rate, momentum,
+                        decay, nesterov, shrink)
+            _apply_rule(weights, velocity, gradient, p + 2, g2, learning_rate, momentum,
+                        decay, nesterov, shrink)
+            _apply_rule(weights, velocity, gradient, p + 3, g3, learning_rate, momentum,
+                        decay, nesterov, shrink)
             p += 4
+        if with_input_gradient:
+            # the last (up to three) connections, from their weights before the rule
+            _accumulate(grad_input, i, weights, delta, indices, p, stop)
+            if with_local_gradient:
+                for b in range(batch):
+                    grad_input[i, b] *= local_gradient[i, b]
         for p in range(p, stop):
-            _apply_rule(weights, velocity, gradient, p, _dot(xi, delta[indices[p]]),
+            _apply_rule(weights, velocity, gradient, p, _dot(x, i, delta, indices[p]),
                         learning_rate, momentum, decay, nesterov, shrink)
 
 
