@@ -463,18 +463,22 @@ def _dot(x, i, delta, j):
 
 
 @njit(inline="always")
-def _new_velocity(weight, velocity, grad, learning_rate, momentum, decay):
-    """scikit-learn's SGDOptimizer rule for the velocity, with ``g = grad + decay * w``:
-    ``v <- momentum * v - lr * g``."""
-    return momentum * velocity - learning_rate * (grad + decay * weight)
+def _gradient_step(weight, grad, learning_rate, decay):
+    """``lr * g``, with the L2 term in the gradient: ``g = grad + decay * w``."""
+    return learning_rate * (grad + decay * weight)
 
 
 @njit(inline="always")
-def _new_weight(weight, new_velocity, grad, learning_rate, momentum, decay, nesterov, shrink):
+def _new_velocity(velocity, step, momentum):
+    """scikit-learn's SGDOptimizer rule for the velocity: ``v <- momentum * v - lr * g``."""
+    return momentum * velocity - step
+
+
+@njit(inline="always")
+def _new_weight(weight, new_velocity, step, momentum, nesterov, shrink):
     """The weight after its step: ``w + v``, or ``w + momentum * v - lr * g`` with
     Nesterov's momentum; then the decoupled decay of the original SET code (and
     AdamW), ``- shrink * w``, which bypasses the momentum."""
-    step = learning_rate * (grad + decay * weight)
     return weight + (momentum * new_velocity - step if nesterov else new_velocity) - (
         shrink * weight)
 
@@ -483,8 +487,9 @@ def _new_weight(weight, new_velocity, grad, learning_rate, momentum, decay, nest
 def _momentum(weight, velocity, grad, learning_rate, momentum, decay, nesterov, shrink):
     """``(new weight, new velocity)``, on scalars: the GPU kernels'. The CPU kernels
     call :func:`_momentum_step`, which returns no tuple (see :func:`_accumulate`)."""
-    v = _new_velocity(weight, velocity, grad, learning_rate, momentum, decay)
-    return _new_weight(weight, v, grad, learning_rate, momentum, decay, nesterov, shrink), v
+    step = _gradient_step(weight, grad, learning_rate, decay)
+    v = _new_velocity(velocity, step, momentum)
+    return _new_weight(weight, v, step, momentum, nesterov, shrink), v
 
 
 @njit(inline="always")
@@ -492,9 +497,10 @@ def _momentum_step(weights, velocity, p, grad, learning_rate, momentum, decay, n
                    shrink):
     """:func:`_momentum` applied to ``weights[p]`` and ``velocity[p]``, in place."""
     weight = weights[p]
-    v = _new_velocity(weight, velocity[p], grad, learning_rate, momentum, decay)
+    step = _gradient_step(weight, grad, learning_rate, decay)
+    v = _new_velocity(velocity[p], step, momentum)
     velocity[p] = v
-    weights[p] = _new_weight(weight, v, grad, learning_rate, momentum, decay, nesterov, shrink)
+    weights[p] = _new_weight(weight, v, step, momentum, nesterov, shrink)
 
 
 @njit(inline="always")
