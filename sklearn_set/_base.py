@@ -26,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from . import _kernels
 from ._backend import DEVICES, make_backend
+from ._compile import KernelPlan, compile_jobs, compile_kernels, run_tasks, task_names
 from ._evolution import (
     PRUNE_CRITERIA,
     evolve_network,
@@ -58,17 +59,6 @@ AUTO_BATCH_SIZE = 32
 #: prediction (uniform probabilities, or the targets' mean) is taken to be diverging.
 DIVERGING_LOSS_RATIO = 100.0
 _kernels_ready = False
-
-
-def _warm_up(clipping=False):
-    """Compile (or load) the training and SET evolution kernels; returns the seconds."""
-    start = time.perf_counter()
-    _kernels.warm_up(DTYPE, clipping)
-    rng = np.random.default_rng(0)
-    # large enough that ER init and regrowth take the drawing path, not enumeration
-    network = SparseMLP.erdos_renyi([200, 200, 2], 1.0, rng, dtype=DTYPE)
-    evolve_network(network, 0.3, rng)
-    return time.perf_counter() - start
 
 
 def _kernels_cached():
@@ -592,7 +582,7 @@ class BaseSETMLP(BaseEstimator):
         else:
             random_state = check_random_state(self.random_state)
             rng = _generator_from(random_state)
-        self._report_kernel_start_up()
+        self._prepare_kernels(*X.shape)
 
         validation = None
         if self.early_stopping and not incremental:
@@ -966,19 +956,30 @@ class BaseSETMLP(BaseEstimator):
                       self._regrow_init())
         return before - sum(network.hidden_layer_sizes)
 
-    def _report_kernel_start_up(self):
-        """Say, once per process, that a first fit compiles the kernels (when Numba's
-        cache does not hold them yet), and with ``verbose`` how long loading took."""
+    def _prepare_kernels(self, n_samples, n_features):
+        """Once per process: on a cold Numba cache, say so and compile the kernels a
+        CPU fit runs, in parallel processes (see :mod:`._compile`); with ``verbose``,
+        load them and say how long it all took."""
         global _kernels_ready
         if _kernels_ready:
             return
+        start = time.perf_counter()
+        plan = KernelPlan.for_layers(
+            [n_features, *self._hidden_sizes(), self.n_outputs_], self.epsilon,
+            self._batch_size(n_samples, warn=False), dtype=np.dtype(DTYPE).name,
+            clipping=self.max_grad_norm is not None, output=self._output_head())
+        on_cpu = self.device == "cpu"
         if not _kernels_cached():
-            print("sklearn_set: compiling the Numba kernels for this environment "
-                  "(10 to 20 s, once: later fits load them from Numba's on-disk cache).",
-                  file=sys.stderr, flush=True)
-        if self.verbose:
-            seconds = _warm_up(clipping=self.max_grad_norm is not None)
-            print(f"Numba kernels compiled or loaded from cache in {seconds:.2f} s")
+            n_jobs = min(compile_jobs(), len(task_names(plan))) if on_cpu else 1
+            print("sklearn_set: compiling the Numba kernels for this environment"
+                  f"{f' in {n_jobs} processes' if n_jobs > 1 else ''} (5 to 20 s, once: later "
+                  "fits load them from Numba's on-disk cache).", file=sys.stderr, flush=True)
+            if on_cpu:
+                compile_kernels(plan, n_jobs)
+        if self.verbose and on_cpu:
+            run_tasks(plan)
+            print("Numba kernels compiled or loaded from cache in "
+                  f"{time.perf_counter() - start:.2f} s")
         _kernels_ready = True
 
     def _print_epoch(self, record, timings=False):

@@ -740,9 +740,10 @@ def carry(source, values, added, out):
 def warm_up(dtype=np.float32, clipping=False):
     """Compile (or load from Numba's cache) the kernels of a training step for ``dtype``.
 
-    The kernels that only gradient growth, the tests or a benchmark call compile when
-    first called, so that a first ``fit`` waits only for what it runs; ``clipping``
-    says which backward rule it runs (keeping the gradient, or stepping at once).
+    The step's tasks of :mod:`._compile`, run in this process: the kernels that only
+    evolution, gradient growth, the tests or a benchmark call compile when first
+    called; ``clipping`` says which backward rule to compile (keeping the gradient, or
+    stepping at once).
 
     Returns
     -------
@@ -751,25 +752,10 @@ def warm_up(dtype=np.float32, clipping=False):
     """
     import time
 
+    from ._compile import TASKS, KernelPlan  # which builds on this module
+
     start = time.perf_counter()
-    indptr = np.array([0, 1, 1], dtype=np.int64)
-    indices = np.zeros(1, dtype=np.int32)
-    weights = np.ones(1, dtype=dtype)
-    velocity = np.zeros(1, dtype=dtype)
-    x = np.ones((2, 3), dtype=dtype)
-    delta = np.ones((1, 3), dtype=dtype)
-    out = np.empty((1, 3), dtype=dtype)
-    zero = weights.dtype.type(0.0)  # the network passes scalars in the array dtype
-    gather_columns(x, np.zeros(3, dtype=np.intp), np.empty((3, 3), dtype=dtype))
-    spmm_activate(np.array([0, 1], dtype=np.int64), indices, indices, weights,
-                  np.zeros(1, dtype=dtype), x, RELU, zero, 0.5, np.uint64(0), out,
-                  np.empty((1, 3), dtype=dtype), np.empty(1, dtype=dtype))
-    softmax(out)
-    share = np.full(3, 1 / 3, dtype=dtype)
-    cross_entropy(out, np.zeros(3, dtype=np.intp), share, 1e-30, np.empty_like(out))
-    backward_momentum_update(indptr, indices, x, delta, weights, velocity, zero, zero, zero,
-                             False, np.empty((2, 3), dtype=dtype), np.ones((2, 3), dtype=dtype),
-                             zero, np.empty(1, dtype=dtype) if clipping else None)
-    bias_momentum_update(np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype), delta, zero, zero,
-                         False, parallel=False)
+    plan = KernelPlan(dtype=np.dtype(dtype).name, clipping=clipping)
+    for name in ("forward", "backward", "step"):
+        TASKS[name][0](plan)
     return time.perf_counter() - start

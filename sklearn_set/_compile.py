@@ -1,0 +1,318 @@
+"""A cold start's kernels, compiled by several processes at once.
+
+Numba compiles one function at a time in a process, under a global lock, so on an
+empty cache a first fit waits for the sum of its kernels' compile times: 15 to 20 s
+on 2 cores. The kernels do not depend on each other, and each compile lands in
+Numba's on-disk cache. So helper processes compile some kernels while this process
+compiles the others, and this process then loads theirs from the cache: the fit
+waits for the longest share instead of the sum.
+
+The work comes as warm-up tasks, longest first. Each task runs a few kernels on tiny
+arrays of the types a fit passes, so that its signatures, and its cache entries, are
+the fit's own. Every process takes the next task that no process has claimed (a
+claim is a file created exclusively), so the shares balance on any number of cores.
+It is all best effort: whatever a helper fails to compile, the fit compiles when it
+first calls it, as it would without helpers.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from ._evolution import _keep_mask_in_chunks
+from ._jit import PARALLEL_MIN_WORK
+from ._kernels import (
+    RELU,
+    activate,
+    backward_momentum_update,
+    bias_momentum_update,
+    gather_columns,
+    momentum_update,
+    softmax,
+    spmm_activate,
+)
+from ._network import SparseLayer, SparseMLP
+from ._topology import Topology, _merge_tail, erdos_renyi_density
+
+__all__ = ["KernelPlan", "compile_kernels", "run_tasks", "compile_jobs"]
+
+#: The environment variable that caps the processes compiling a cold start (this
+#: one included); 1 compiles in this process only.
+JOBS_VARIABLE = "SKLEARN_SET_COMPILE_JOBS"
+#: Seconds a helper may take before it is stopped (its tasks then compile on demand).
+HELPER_TIMEOUT = 600.0
+
+
+class KernelPlan(NamedTuple):
+    """What a fit runs, as far as compiling goes."""
+
+    #: The name of the dtype the network computes in.
+    dtype: str = "float32"
+    #: Whether gradients are clipped (the backward kernel then keeps them).
+    clipping: bool = False
+    #: The output head, one of :data:`._network.OUTPUTS`.
+    output: str = "softmax"
+    #: Whether a layer has enough connections for the threaded evolution kernels.
+    large_layers: bool = False
+    #: Whether a layer's outputs on a batch are enough for threaded bias updates.
+    wide_layers: bool = False
+    #: Whether a hidden layer is fully connected (multiplied by BLAS, then activated).
+    full_hidden: bool = False
+
+    @classmethod
+    def for_layers(cls, layer_sizes, epsilon, batch_size, **plan):
+        """The plan of a network of ``layer_sizes`` built with Erdős–Rényi ``epsilon``
+        and trained on batches of ``batch_size``."""
+        shapes = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=False))
+        sizes = [round(erdos_renyi_density(n_in, n_out, epsilon) * n_in * n_out)
+                 for n_in, n_out in shapes]
+        full_hidden = any(nnz == n_in * n_out
+                          for (n_in, n_out), nnz in zip(shapes[:-1], sizes, strict=False))
+        return cls(large_layers=max(sizes) >= PARALLEL_MIN_WORK,
+                   wide_layers=max(layer_sizes[1:]) * batch_size >= PARALLEL_MIN_WORK,
+                   full_hidden=full_hidden, **plan)
+
+
+def _backward(plan):
+    """The backward kernel with the plan's rule (keeping gradients for clipping, or
+    stepping at once)."""
+    dtype = np.dtype(plan.dtype)
+    zero = dtype.type(0.0)
+    x, delta = np.ones((2, 3), dtype=dtype), np.ones((1, 3), dtype=dtype)
+    backward_momentum_update(np.array([0, 1, 1], dtype=np.int64), np.zeros(1, dtype=np.int32),
+                             x, delta, np.ones(1, dtype=dtype), np.zeros(1, dtype=dtype),
+                             zero, zero, zero, False, np.empty((2, 3), dtype=dtype),
+                             np.ones((2, 3), dtype=dtype), zero,
+                             np.empty(1, dtype=dtype) if plan.clipping else None)
+
+
+def _forward(plan):
+    """The forward kernel (product, bias, activation, derivative and dropout)."""
+    dtype = np.dtype(plan.dtype)
+    indices = np.zeros(1, dtype=np.int32)
+    spmm_activate(np.array([0, 1], dtype=np.int64), indices, indices, np.ones(1, dtype=dtype),
+                  np.zeros(1, dtype=dtype), np.ones((2, 3), dtype=dtype), RELU,
+                  dtype.type(0.0), 0.5, np.uint64(0), np.empty((1, 3), dtype=dtype),
+                  np.empty((1, 3), dtype=dtype), np.empty(1, dtype=dtype))
+
+
+def _topology(plan, threaded=False):
+    """Erdős–Rényi initialisation, which draws positions as SET's regrowth does, and
+    the transposed view, on a layer of 400 connections, or of 72 000 for the
+    ``threaded`` kernels: sparse enough that positions are drawn, not enumerated."""
+    size, epsilon = (600, 60.0) if threaded else (200, 1.0)
+    network = SparseMLP.erdos_renyi([size, size], epsilon, np.random.default_rng(0),
+                                    dtype=plan.dtype)
+    network.layers[0].topology.transposed()
+    # the merge of a second round of draws, which the draws above may not have needed
+    _merge_tail(np.array([0, 2, 1, 2], dtype=np.int64), 2, 2)
+
+
+def _rewiring(plan, threaded=False):
+    """A layer's move to its rewired topology, with its weights and momentum, on a
+    full 2 x 2 layer, or 256 x 256 for the ``threaded`` kernels."""
+    size = 256 if threaded else 2
+    indptr = np.arange(size + 1, dtype=np.int64) * size
+    indices = np.tile(np.arange(size, dtype=np.int32), size)
+    layer = SparseLayer(Topology(size, size, indptr, indices),
+                        np.ones(size * size, dtype=plan.dtype), np.zeros(size, dtype=plan.dtype))
+    keep = np.ones(size * size, dtype=bool)
+    keep[0] = threaded  # the threaded merge needs every connection (65 536)
+    layer.rewire(keep, np.empty(0, dtype=np.int64), np.empty(0, dtype=plan.dtype))
+
+
+def _activation(plan, threaded=False):
+    """The bias, activation and dropout of a fully connected hidden layer."""
+    dtype = np.dtype(plan.dtype)
+    z = np.ones((1, 3), dtype=dtype)
+    activate(z, np.zeros(1, dtype=dtype), RELU, dtype.type(0.0), 0.5, np.uint64(0),
+             np.empty_like(z), parallel=threaded)
+
+
+def _removal(plan, threaded=False):
+    """SET's removal of the weights closest to zero."""
+    weights = np.linspace(-1.0, 1.0, 16, dtype=plan.dtype)
+    _keep_mask_in_chunks(weights, 0.3, 2 if threaded else 1)
+
+
+def _step(plan):
+    """The rest of a training step: the batch gather, the output head's loss, and the
+    momentum updates of full layers and of biases."""
+    _updates(plan)
+    dtype = np.dtype(plan.dtype)
+    x = np.ones((2, 3), dtype=dtype)
+    gather_columns(x, np.zeros(3, dtype=np.intp), np.empty((3, 3), dtype=dtype))
+    output = np.full((1, 3), 0.5, dtype=dtype)
+    if plan.output == "softmax":
+        softmax(output)
+    targets = (np.zeros((3, 1), dtype=dtype) if plan.output == "identity"
+               else np.zeros(3, dtype=np.intp))
+    head = SparseMLP([], output=plan.output)
+    head._output_delta(output, targets, np.full(3, 1 / 3, dtype=dtype))
+
+
+def _updates(plan, threaded=False):
+    """The momentum updates of full layers (and of every layer, with clipping) and of
+    biases."""
+    dtype = np.dtype(plan.dtype)
+    zero = dtype.type(0.0)
+    ones = np.ones(1, dtype=dtype)
+    momentum_update(ones.copy(), np.zeros(1, dtype=dtype), ones, zero, zero, zero, False,
+                    zero, zero, parallel=threaded)
+    bias_momentum_update(np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype),
+                         np.ones((1, 3), dtype=dtype), zero, zero, False, parallel=threaded)
+
+
+def _threaded(task):
+    return lambda plan: task(plan, threaded=True)
+
+
+#: Every task by name, longest compile first (on the 2-core machine of 2026-11-29),
+#: with whether a fit of a plan needs it.
+TASKS = {
+    "backward": (_backward, lambda plan: True),
+    "forward": (_forward, lambda plan: True),
+    "topology_threaded": (_threaded(_topology), lambda plan: plan.large_layers),
+    "topology": (_topology, lambda plan: True),
+    "step": (_step, lambda plan: True),
+    "removal_threaded": (_threaded(_removal), lambda plan: plan.large_layers),
+    "removal": (_removal, lambda plan: True),
+    "updates_threaded": (_threaded(_updates),
+                         lambda plan: plan.large_layers or plan.wide_layers),
+    "activation_threaded": (_threaded(_activation),
+                            lambda plan: plan.full_hidden and plan.wide_layers),
+    "activation": (_activation, lambda plan: plan.full_hidden),
+    "rewiring_threaded": (_threaded(_rewiring), lambda plan: plan.large_layers),
+    "rewiring": (_rewiring, lambda plan: True),
+}
+
+
+def task_names(plan):
+    """The tasks a fit of ``plan`` needs, longest first."""
+    return [name for name, (_, needed) in TASKS.items() if needed(plan)]
+
+
+def run_tasks(plan, claims=None):
+    """Run ``plan``'s tasks in this process: all of them, or with ``claims`` (a
+    directory shared with helpers) those no other process has claimed first.
+
+    Returns
+    -------
+    failures : list of str
+        The tasks that raised, each with its traceback.
+    """
+    failures = []
+    for name in task_names(plan):
+        if claims is not None and not _claim(claims, name):
+            continue
+        try:
+            TASKS[name][0](plan)
+        except Exception:  # best effort: the fit compiles it when it gets there
+            failures.append(f"{name}: {traceback.format_exc()}")
+    return failures
+
+
+def _claim(claims, name):
+    """Whether this process is the first to claim task ``name``."""
+    try:
+        os.close(os.open(os.path.join(claims, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def compile_jobs():
+    """How many processes compile a cold start: :data:`JOBS_VARIABLE` if set, else the
+    cores this process may run on."""
+    value = os.environ.get(JOBS_VARIABLE, "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ValueError(f"{JOBS_VARIABLE} must be a whole number; got {value!r}.") from None
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def compile_kernels(plan, n_jobs=None):
+    """Compile ``plan``'s kernels into Numba's on-disk cache, in ``n_jobs`` processes
+    (this one and ``n_jobs - 1`` helpers; :func:`compile_jobs` by default).
+
+    Returns
+    -------
+    seconds : float
+        Wall time, helpers included.
+    """
+    start = time.perf_counter()
+    n_jobs = compile_jobs() if n_jobs is None else n_jobs
+    n_helpers = min(n_jobs, len(task_names(plan))) - 1
+    if n_helpers <= 0:
+        run_tasks(plan)
+        return time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="sklearn_set-compile-") as claims:
+        helpers = [_start_helper(claims, plan) for _ in range(n_helpers)]
+        try:
+            run_tasks(plan, claims)
+        finally:
+            problems = [problem for helper in helpers if (problem := _finish(helper))]
+    if problems:
+        warnings.warn("A process compiling kernels failed; the fit compiles what it missed "
+                      f"itself. {problems[0]}", RuntimeWarning, stacklevel=2)
+    return time.perf_counter() - start
+
+
+#: A helper's program. It imports this package's modules from the directory in its
+#: first argument, this very package whatever the helper's path, and without running
+#: the package's ``__init__``: that imports scikit-learn, which compiling does not
+#: need, and which would add over a second to every helper's start.
+_HELPER_PROGRAM = (
+    "import sys, types; package = types.ModuleType('sklearn_set'); "
+    "package.__path__ = [sys.argv[1]]; sys.modules['sklearn_set'] = package; "
+    "from sklearn_set._compile import _helper_main; _helper_main(*sys.argv[2:])"
+)
+
+
+def _start_helper(claims, plan):
+    """A helper process running :func:`_helper_main` on ``plan``."""
+    command = [sys.executable, "-c", _HELPER_PROGRAM, os.path.dirname(os.path.abspath(__file__)),
+               claims, json.dumps(plan._asdict())]
+    try:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError as error:  # no usable interpreter (an embedded or frozen one)
+        return error
+
+
+def _finish(helper):
+    """Wait for ``helper``; what went wrong with it, or None."""
+    if isinstance(helper, OSError):
+        return f"Could not start it: {helper!r}."
+    try:
+        _, errors = helper.communicate(timeout=HELPER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        helper.kill()
+        helper.communicate()
+        return f"It took over {HELPER_TIMEOUT:.0f} s and was stopped."
+    except BaseException:  # interrupted: leave no helper behind
+        helper.kill()
+        raise
+    if helper.returncode != 0:
+        return f"It exited with status {helper.returncode}: {errors.strip()[-2000:]}"
+    return None
+
+
+def _helper_main(claims, plan):
+    """A helper's entry point: the claims directory, and the plan as JSON."""
+    failures = run_tasks(KernelPlan(**json.loads(plan)), claims)
+    if failures:
+        sys.exit("\n".join(failures))

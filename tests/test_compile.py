@@ -1,0 +1,159 @@
+"""Compiling a cold start in several processes: the tasks cover what a fit compiles,
+helpers fill the on-disk cache, and nothing fails when they cannot."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sklearn_set import _compile
+from sklearn_set._compile import KernelPlan, compile_jobs, run_tasks, task_names
+
+# Runs the tasks of a fit's plan, then the fit, in a fresh process, and prints every
+# kernel signature the fit compiled (or loaded) beyond the tasks' own.
+_COVERAGE = """
+import json, sys, warnings
+import numpy as np
+from sklearn_set import SETMLPClassifier, SETMLPRegressor, _evolution, _growth, _kernels
+from sklearn_set import _network, _topology
+from sklearn_set._compile import KernelPlan, run_tasks
+from sklearn_set._jit import SizedKernel
+
+def signatures():
+    found = set()
+    for module in (_kernels, _evolution, _topology, _growth, _network):
+        for value in vars(module).values():
+            versions = ([value.serial, value.parallel] if isinstance(value, SizedKernel)
+                        else [value] if hasattr(value, "signatures") else [])
+            found |= {{(v.py_func.__qualname__, str(s)) for v in versions
+                       for s in v.signatures}}
+    return found
+
+hidden, epsilon, kind, clipping = {hidden!r}, {epsilon!r}, {kind!r}, {clipping!r}
+rng = np.random.default_rng(0)
+X = rng.standard_normal((120, 64)).astype(np.float64)
+y = rng.integers(0, 10, 120) if kind == "classifier" else rng.standard_normal(120)
+Estimator = SETMLPClassifier if kind == "classifier" else SETMLPRegressor
+model = Estimator(hidden, epsilon=epsilon, max_iter=2, random_state=0,
+                  max_grad_norm=1.0 if clipping else None)
+n_outputs = 10 if kind == "classifier" else 1
+run_tasks(KernelPlan.for_layers([64, *hidden, n_outputs], epsilon, 32, clipping=clipping,
+                                output=model._output_head()))
+before = signatures()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    model.fit(X, y).score(X, y)
+print(json.dumps(sorted(signatures() - before)))
+"""
+
+
+@pytest.mark.parametrize("hidden, epsilon, kind, clipping", [
+    ((1000, 1000), 20.0, "classifier", False),  # the quickstart's model
+    ((300,), 20.0, "regressor", True),
+    ((1000, 1000), 40.0, "classifier", False),  # 80 000 connections: threaded evolution
+    ((2500,), 80.0, "classifier", False),  # fully connected 64 x 2500: activated after BLAS
+])
+def test_tasks_compile_everything_a_fit_runs(hidden, epsilon, kind, clipping):
+    script = _COVERAGE.format(hidden=hidden, epsilon=epsilon, kind=kind, clipping=clipping)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_plan_asks_for_threaded_evolution_only_for_large_layers():
+    quickstart = KernelPlan.for_layers([64, 1000, 1000, 10], 20.0, 32)  # 40 000
+    assert not (quickstart.large_layers or quickstart.full_hidden)
+    assert KernelPlan.for_layers([64, 1000, 1000, 10], 40.0, 32).large_layers  # 80 000
+    wide = KernelPlan.for_layers([64, 2500, 10], 80.0, 32)  # a full first layer
+    assert wide.full_hidden and wide.wide_layers  # 2500 x 32 activations
+    narrow = KernelPlan.for_layers([64, 1500, 10], 80.0, 32)
+    assert narrow.full_hidden and not narrow.wide_layers
+    small = task_names(KernelPlan())
+    every = task_names(KernelPlan(large_layers=True, wide_layers=True, full_hidden=True))
+    assert set(small) < set(every) == set(_compile.TASKS)
+    assert all(not name.endswith("_threaded") and name != "activation" for name in small)
+
+
+def test_claimed_tasks_are_left_to_their_claimant(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(_compile, "TASKS", {
+        name: (lambda plan, name=name: ran.append(name), needed)
+        for name, (_, needed) in _compile.TASKS.items()})
+    (tmp_path / "forward").touch()
+    assert run_tasks(KernelPlan(), str(tmp_path)) == []
+    assert ran == [name for name in task_names(KernelPlan()) if name != "forward"]
+    assert sorted(os.listdir(tmp_path)) == sorted(task_names(KernelPlan()))
+    assert run_tasks(KernelPlan(), str(tmp_path)) == []  # everything claimed now
+    assert len(ran) == len(task_names(KernelPlan())) - 1
+
+
+def test_a_failing_task_is_reported_and_the_rest_still_run(monkeypatch):
+    def fail(plan):
+        raise RuntimeError("no luck")
+
+    monkeypatch.setattr(_compile, "TASKS",
+                        dict(_compile.TASKS, forward=(fail, _compile.TASKS["forward"][1])))
+    failures = run_tasks(KernelPlan())
+    assert len(failures) == 1 and failures[0].startswith("forward: ")
+    assert "no luck" in failures[0]
+
+
+def test_compile_jobs_reads_the_environment(monkeypatch):
+    monkeypatch.setenv(_compile.JOBS_VARIABLE, "3")
+    assert compile_jobs() == 3
+    monkeypatch.setenv(_compile.JOBS_VARIABLE, "0")
+    assert compile_jobs() == 1
+    monkeypatch.setenv(_compile.JOBS_VARIABLE, "many")
+    with pytest.raises(ValueError, match="whole number"):
+        compile_jobs()
+    monkeypatch.delenv(_compile.JOBS_VARIABLE)
+    assert compile_jobs() >= 1
+
+
+# This process claims every task but "step", without running them; a helper, started
+# from another working directory, compiles "step" into the empty cache.
+_HELPER_FILLS_CACHE = """
+import json
+from sklearn_set import _compile, _kernels
+from sklearn_set._compile import KernelPlan, compile_kernels
+from sklearn_set._jit import cache_index_path
+
+names = [name for name in _compile.task_names(KernelPlan()) if name != "step"]
+_compile.task_names = lambda plan: names
+_compile.TASKS = {name: (lambda plan: None, lambda plan: True) for name in names}
+compile_kernels(KernelPlan(), n_jobs=2)
+index = cache_index_path(_kernels.cross_entropy)
+print(json.dumps([index, _kernels.cross_entropy.signatures == []]))
+"""
+
+
+def test_a_helper_fills_the_cache_from_any_working_directory(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop(_compile.JOBS_VARIABLE, None)
+    result = subprocess.run([sys.executable, "-c", _HELPER_FILLS_CACHE], capture_output=True,
+                            text=True, env=env, check=True, cwd=tmp_path)
+    index, not_compiled_here = json.loads(result.stdout.splitlines()[-1])
+    assert index.startswith(str(tmp_path / "cache")) and os.path.exists(index), result.stderr
+    assert not_compiled_here
+    assert "RuntimeWarning" not in result.stderr
+
+
+def test_a_helper_that_cannot_start_leaves_a_warning_not_a_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    ran = []
+    monkeypatch.setattr(_compile, "TASKS", {
+        name: (lambda plan, name=name: ran.append(name), needed)
+        for name, (_, needed) in _compile.TASKS.items()})
+    with pytest.warns(RuntimeWarning, match="Could not start it"):
+        _compile.compile_kernels(KernelPlan(), n_jobs=2)
+    assert ran == task_names(KernelPlan())  # this process ran every task itself
+
+
+def test_a_failing_helper_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(_compile, "_HELPER_PROGRAM", "import sys; sys.exit('broken helper')")
+    monkeypatch.setattr(_compile, "TASKS", {name: (lambda plan: None, needed)
+                                            for name, (_, needed) in _compile.TASKS.items()})
+    with pytest.warns(RuntimeWarning, match="broken helper"):
+        _compile.compile_kernels(KernelPlan(), n_jobs=2)
