@@ -262,12 +262,17 @@ def compile_kernels(plan, n_jobs=None):
     with tempfile.TemporaryDirectory(prefix="sklearn_set-compile-") as claims:
         helpers = [_start_helper(claims, plan) for _ in range(n_helpers)]
         try:
-            run_tasks(plan, claims)
-        finally:
-            problems = [problem for helper in helpers if (problem := _finish(helper))]
+            problems = run_tasks(plan, claims)
+        except BaseException:  # interrupted: leave no helper behind
+            for helper in helpers:
+                if isinstance(helper, subprocess.Popen):
+                    helper.kill()
+                    helper.wait()
+            raise
+        problems += [problem for helper in helpers if (problem := _finish(helper))]
     if problems:
-        warnings.warn("A process compiling kernels failed; the fit compiles what it missed "
-                      f"itself. {problems[0]}", RuntimeWarning, stacklevel=2)
+        warnings.warn("Compiling kernels in parallel processes failed; the fit compiles "
+                      f"what it missed itself. {problems[0]}", RuntimeWarning, stacklevel=2)
     return time.perf_counter() - start
 
 
@@ -296,18 +301,19 @@ def _start_helper(claims, plan):
 def _finish(helper):
     """Wait for ``helper``; what went wrong with it, or None."""
     if isinstance(helper, OSError):
-        return f"Could not start it: {helper!r}."
+        return f"Could not start a helper: {helper!r}."
     try:
         _, errors = helper.communicate(timeout=HELPER_TIMEOUT)
     except subprocess.TimeoutExpired:
         helper.kill()
         helper.communicate()
-        return f"It took over {HELPER_TIMEOUT:.0f} s and was stopped."
+        return f"A helper took over {HELPER_TIMEOUT:.0f} s and was stopped."
     except BaseException:  # interrupted: leave no helper behind
         helper.kill()
+        helper.wait()
         raise
     if helper.returncode != 0:
-        return f"It exited with status {helper.returncode}: {errors.strip()[-2000:]}"
+        return f"A helper exited with status {helper.returncode}: {errors.strip()[-2000:]}"
     return None
 
 

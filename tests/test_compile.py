@@ -147,9 +147,20 @@ def test_a_helper_that_cannot_start_leaves_a_warning_not_a_failure(tmp_path, mon
     monkeypatch.setattr(_compile, "TASKS", {
         name: (lambda plan, name=name: ran.append(name), needed)
         for name, (_, needed) in _compile.TASKS.items()})
-    with pytest.warns(RuntimeWarning, match="Could not start it"):
+    with pytest.warns(RuntimeWarning, match="Could not start a helper"):
         _compile.compile_kernels(KernelPlan(), n_jobs=2)
     assert ran == task_names(KernelPlan())  # this process ran every task itself
+
+
+def test_a_failing_task_of_this_process_is_reported(monkeypatch):
+    def fail(plan):
+        raise RuntimeError("no luck here")
+
+    monkeypatch.setattr(_compile, "TASKS", {name: (fail, needed)
+                                            for name, (_, needed) in _compile.TASKS.items()})
+    monkeypatch.setattr(_compile, "_HELPER_PROGRAM", "pass")  # a helper that does nothing
+    with pytest.warns(RuntimeWarning, match="no luck here"):
+        _compile.compile_kernels(KernelPlan(), n_jobs=2)
 
 
 def test_a_failing_helper_is_reported(tmp_path, monkeypatch):
@@ -158,3 +169,20 @@ def test_a_failing_helper_is_reported(tmp_path, monkeypatch):
                                             for name, (_, needed) in _compile.TASKS.items()})
     with pytest.warns(RuntimeWarning, match="broken helper"):
         _compile.compile_kernels(KernelPlan(), n_jobs=2)
+
+
+def test_an_interrupted_compile_stops_its_helpers(monkeypatch):
+    started = []
+    start_helper = _compile._start_helper
+    monkeypatch.setattr(_compile, "_start_helper",
+                        lambda claims, plan: started.append(start_helper(claims, plan))
+                        or started[-1])
+    monkeypatch.setattr(_compile, "_HELPER_PROGRAM", "import time; time.sleep(600)")
+
+    def interrupted(plan, claims=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_compile, "run_tasks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _compile.compile_kernels(KernelPlan(), n_jobs=3)
+    assert len(started) == 2 and all(helper.returncode is not None for helper in started)
