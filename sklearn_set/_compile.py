@@ -40,6 +40,7 @@ from ._kernels import (
     spmm_activate,
 )
 from ._network import SparseLayer, SparseMLP
+from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_density
 
 __all__ = ["KernelPlan", "compile_kernels", "run_tasks", "compile_jobs"]
@@ -230,18 +231,17 @@ def _claim(claims, name):
 
 
 def compile_jobs():
-    """How many processes compile a cold start: :data:`JOBS_VARIABLE` if set, else the
-    cores this process may run on."""
+    """How many processes compile a cold start: :data:`JOBS_VARIABLE` if set, else as
+    many as the kernels have threads (:func:`._threads.thread_limit`). Inside a joblib
+    worker that is the worker's share of the cores, so that the workers of a grid
+    search, each compiling on its first fit, do not start a helper per core each."""
     value = os.environ.get(JOBS_VARIABLE, "").strip()
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise ValueError(f"{JOBS_VARIABLE} must be a whole number; got {value!r}.") from None
+    if not value:
+        return thread_limit()
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(f"{JOBS_VARIABLE} must be a whole number; got {value!r}.") from None
 
 
 def compile_kernels(plan, n_jobs=None):
