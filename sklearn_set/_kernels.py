@@ -645,14 +645,10 @@ def _backward(indptr, indices, x, delta, weights, velocity, learning_rate, momen
                     g1 += xb * delta[j1, b]
                     g2 += xb * delta[j2, b]
                     g3 += xb * delta[j3, b]
-            _apply_rule(weights, velocity, gradient, p, g0, learning_rate, momentum, decay,
-                        nesterov, shrink)
-            _apply_rule(weights, velocity, gradient, p + _ONE, g1, learning_rate, momentum,
-                        decay, nesterov, shrink)
-            _apply_rule(weights, velocity, gradient, p + _TWO, g2, learning_rate, momentum,
-                        decay, nesterov, shrink)
-            _apply_rule(weights, velocity, gradient, p + _THREE, g3, learning_rate, momentum,
-                        decay, nesterov, shrink)
+            for k in range(4):  # unrolled by LLVM; one copy of the rule to compile
+                g = g0 if k == 0 else g1 if k == 1 else g2 if k == 2 else g3
+                _apply_rule(weights, velocity, gradient, p + np.uint64(k), g, learning_rate,
+                            momentum, decay, nesterov, shrink)
             p += _FOUR
         if with_input_gradient:
             # the last (up to three) connections, from their weights before the rule
