@@ -64,7 +64,7 @@ _kernels_ready = False
 def _kernels_cached():
     """Whether Numba's on-disk cache already holds the forward kernel: if not, this
     environment's first fit compiles every kernel it runs."""
-    index = cache_index_path(_kernels.spmm_activate)
+    index = cache_index_path(_kernels._forward_rectified)
     return index is None or os.path.exists(index)
 
 
@@ -967,7 +967,8 @@ class BaseSETMLP(BaseEstimator):
         plan = KernelPlan.for_layers(
             [n_features, *self._hidden_sizes(), self.n_outputs_], self.epsilon,
             self._batch_size(n_samples, warn=False), dtype=np.dtype(DTYPE).name,
-            clipping=self.max_grad_norm is not None, output=self._output_head())
+            clipping=self.max_grad_norm is not None, output=self._output_head(),
+            activation=self.activation)
         on_cpu = self.device == "cpu"
         if not _kernels_cached():
             n_jobs = min(compile_jobs(), len(task_names(plan))) if on_cpu else 1

@@ -31,6 +31,7 @@ from ._evolution import _keep_mask_in_chunks
 from ._jit import PARALLEL_MIN_WORK
 from ._kernels import (
     RELU,
+    TANH,
     activate,
     backward_momentum_update,
     bias_momentum_update,
@@ -39,7 +40,7 @@ from ._kernels import (
     softmax,
     spmm_activate,
 )
-from ._network import SparseLayer, SparseMLP
+from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP
 from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_density
 
@@ -61,6 +62,8 @@ class KernelPlan(NamedTuple):
     clipping: bool = False
     #: The output head, one of :data:`._network.OUTPUTS`.
     output: str = "softmax"
+    #: The hidden layers' activation, one of :data:`._network.ACTIVATIONS`.
+    activation: str = "relu"
     #: Whether a layer has enough connections for the threaded evolution kernels.
     large_layers: bool = False
     #: Whether a layer's outputs on a batch are enough for threaded bias updates.
@@ -95,14 +98,21 @@ def _backward(plan):
                              np.empty(1, dtype=dtype) if plan.clipping else None)
 
 
-def _forward(plan):
-    """The forward kernel (product, bias, activation, derivative and dropout)."""
+def _forward(plan, kind=RELU):
+    """The forward kernel (product, bias, activation, derivative and dropout) that
+    runs activation ``kind``: the rectified one for ReLU and identity layers."""
     dtype = np.dtype(plan.dtype)
     indices = np.zeros(1, dtype=np.int32)
     spmm_activate(np.array([0, 1], dtype=np.int64), indices, indices, np.ones(1, dtype=dtype),
-                  np.zeros(1, dtype=dtype), np.ones((2, 3), dtype=dtype), RELU,
+                  np.zeros(1, dtype=dtype), np.ones((2, 3), dtype=dtype), kind,
                   dtype.type(0.0), 0.5, np.uint64(0), np.empty((1, 3), dtype=dtype),
                   np.empty((1, 3), dtype=dtype), np.empty(1, dtype=dtype))
+
+
+def _smooth(plan):
+    """Whether a layer of the fit applies tanh or the logistic: a hidden activation,
+    or a sigmoid output head."""
+    return plan.activation in ("tanh", "logistic") or plan.output in SIGMOID_OUTPUTS
 
 
 def _topology(plan, threaded=False):
@@ -181,6 +191,7 @@ def _threaded(task):
 TASKS = {
     "backward": (_backward, lambda plan: True),
     "forward": (_forward, lambda plan: True),
+    "forward_smooth": (lambda plan: _forward(plan, TANH), _smooth),
     "topology_threaded": (_threaded(_topology), lambda plan: plan.large_layers),
     "topology": (_topology, lambda plan: True),
     "step": (_step, lambda plan: True),

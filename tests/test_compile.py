@@ -32,16 +32,17 @@ def signatures():
                        for s in v.signatures}}
     return found
 
-hidden, epsilon, kind, clipping = {hidden!r}, {epsilon!r}, {kind!r}, {clipping!r}
+hidden, epsilon, kind, clipping, activation = ({hidden!r}, {epsilon!r}, {kind!r}, {clipping!r},
+                                              {activation!r})
 rng = np.random.default_rng(0)
 X = rng.standard_normal((120, 64)).astype(np.float64)
 y = rng.integers(0, 10, 120) if kind == "classifier" else rng.standard_normal(120)
 Estimator = SETMLPClassifier if kind == "classifier" else SETMLPRegressor
-model = Estimator(hidden, epsilon=epsilon, max_iter=2, random_state=0,
+model = Estimator(hidden, epsilon=epsilon, max_iter=2, random_state=0, activation=activation,
                   max_grad_norm=1.0 if clipping else None)
 n_outputs = 10 if kind == "classifier" else 1
 run_tasks(KernelPlan.for_layers([64, *hidden, n_outputs], epsilon, 32, clipping=clipping,
-                                output=model._output_head()))
+                                output=model._output_head(), activation=activation))
 before = signatures()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -50,15 +51,16 @@ print(json.dumps(sorted(signatures() - before)))
 """
 
 
-@pytest.mark.parametrize("hidden, epsilon, kind, clipping", [
-    ((1000, 1000), 20.0, "classifier", False),  # the quickstart's model
-    ((300,), 20.0, "regressor", True),
+@pytest.mark.parametrize("hidden, epsilon, kind, clipping, activation", [
+    ((1000, 1000), 20.0, "classifier", False, "relu"),  # the quickstart's model
+    ((300,), 20.0, "regressor", True, "tanh"),
     # a fully connected 64 x 2500 layer (activated after BLAS, threaded at batch 32),
     # then 280 000 connections (threaded evolution)
-    ((2500, 1000), 80.0, "classifier", False),
+    ((2500, 1000), 80.0, "classifier", False, "relu"),
 ])
-def test_tasks_compile_everything_a_fit_runs(hidden, epsilon, kind, clipping):
-    script = _COVERAGE.format(hidden=hidden, epsilon=epsilon, kind=kind, clipping=clipping)
+def test_tasks_compile_everything_a_fit_runs(hidden, epsilon, kind, clipping, activation):
+    script = _COVERAGE.format(hidden=hidden, epsilon=epsilon, kind=kind, clipping=clipping,
+                              activation=activation)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True)
     assert json.loads(result.stdout.splitlines()[-1]) == []
@@ -73,9 +75,12 @@ def test_plan_asks_for_threaded_evolution_only_for_large_layers():
     narrow = KernelPlan.for_layers([64, 1500, 10], 80.0, 32)
     assert narrow.full_hidden and not narrow.wide_layers
     small = task_names(KernelPlan())
-    every = task_names(KernelPlan(large_layers=True, wide_layers=True, full_hidden=True))
+    every = task_names(KernelPlan(large_layers=True, wide_layers=True, full_hidden=True,
+                                  activation="tanh"))
     assert set(small) < set(every) == set(_compile.TASKS)
-    assert all(not name.endswith("_threaded") and name != "activation" for name in small)
+    assert all(not name.endswith("_threaded") and name not in ("activation", "forward_smooth")
+               for name in small)
+    assert "forward_smooth" in task_names(KernelPlan(output="logistic"))
 
 
 def test_claimed_tasks_are_left_to_their_claimant(tmp_path, monkeypatch):
