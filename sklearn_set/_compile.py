@@ -44,7 +44,7 @@ from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP
 from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_density
 
-__all__ = ["KernelPlan", "compile_kernels", "run_tasks", "compile_jobs"]
+__all__ = ["KernelPlan", "TASKS", "task_names", "run_tasks", "compile_jobs", "compile_kernels"]
 
 #: The environment variable that caps the processes compiling a cold start (this
 #: one included); 1 compiles in this process only.
@@ -183,6 +183,7 @@ def _updates(plan, threaded=False):
 
 
 def _threaded(task):
+    """``task`` compiling the threaded versions of its kernels."""
     return lambda plan: task(plan, threaded=True)
 
 
@@ -274,13 +275,13 @@ def compile_kernels(plan, n_jobs=None):
         helpers = [_start_helper(claims, plan) for _ in range(n_helpers)]
         try:
             problems = run_tasks(plan, claims)
+            problems += [problem for helper in helpers if (problem := _finish(helper))]
         except BaseException:  # interrupted: leave no helper behind
             for helper in helpers:
                 if isinstance(helper, subprocess.Popen):
                     helper.kill()
                     helper.wait()
             raise
-        problems += [problem for helper in helpers if (problem := _finish(helper))]
     if problems:
         warnings.warn("Compiling kernels in parallel processes failed; the fit compiles "
                       f"what it missed itself. {problems[0]}", RuntimeWarning, stacklevel=2)
@@ -319,10 +320,6 @@ def _finish(helper):
         helper.kill()
         helper.communicate()
         return f"A helper took over {HELPER_TIMEOUT:.0f} s and was stopped."
-    except BaseException:  # interrupted: leave no helper behind
-        helper.kill()
-        helper.wait()
-        raise
     if helper.returncode != 0:
         return f"A helper exited with status {helper.returncode}: {errors.strip()[-2000:]}"
     return None

@@ -188,10 +188,15 @@ def test_an_interrupted_compile_stops_its_helpers(monkeypatch):
                         or started[-1])
     monkeypatch.setattr(_compile, "_HELPER_PROGRAM", "import time; time.sleep(600)")
 
-    def interrupted(plan, claims=None):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_compile, "run_tasks", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        _compile.compile_kernels(KernelPlan(), n_jobs=3)
-    assert len(started) == 2 and all(helper.returncode is not None for helper in started)
+    for where in ("run_tasks", "_finish"):  # while compiling, or while waiting for helpers
+        started.clear()
+        monkeypatch.setattr(_compile, "run_tasks", interrupted if where == "run_tasks"
+                            else lambda plan, claims=None: [])
+        monkeypatch.setattr(_compile, "_finish", interrupted if where == "_finish"
+                            else _compile._finish)
+        with pytest.raises(KeyboardInterrupt):
+            _compile.compile_kernels(KernelPlan(), n_jobs=3)
+        assert len(started) == 2 and all(helper.returncode is not None for helper in started)
