@@ -8,8 +8,9 @@
 # a file of its own under $OUT; one that fails or runs out of time does not stop the
 # others, and $OUT/summary.txt lists each step's exit status and seconds. The steps go
 # in order of what is least known: the epoch's scaling to all cores (issue 15's ≥ 4x
-# from 2 to 16 threads), the CUDA kernels on a real GPU, then the kernels alone at 2
-# threads and at all of them. The datasets need not be there: bench_threads.py runs on
+# from 2 to 16 threads), the CUDA kernels on a real GPU, the cold start compiled by
+# as many processes as there are cores, then the kernels alone at 2 threads and at
+# all of them. The datasets need not be there: bench_threads.py runs on
 # random data of coil20's shape unless SKLEARN_SET_DATA names a directory holding it.
 set -u
 OUT=${OUT:-/tmp/device_checks}
@@ -32,7 +33,8 @@ if [ -n "${SKLEARN_SET_DATA:-}" ]; then
 else
     step threads 150 python benchmarks/bench_threads.py --synthetic
 fi
-step gpu_tests 150 python -m pytest -q tests/test_cuda.py
+step gpu_tests 140 python -m pytest -q tests/test_cuda.py
 step gpu 120 python benchmarks/bench_gpu.py
-step kernels_2_threads 60 env NUMBA_NUM_THREADS=2 python benchmarks/bench_kernels.py
-step kernels_all_threads 60 python benchmarks/bench_kernels.py
+step start 45 python benchmarks/bench_start.py --repeats 1
+step kernels_2_threads 50 env NUMBA_NUM_THREADS=2 python benchmarks/bench_kernels.py
+step kernels_all_threads 50 python benchmarks/bench_kernels.py
