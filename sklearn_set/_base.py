@@ -80,12 +80,23 @@ def _batch(X, y, sample_weight, rows):
 
 
 def with_shared_docs(cls):
-    """Put the parameters and fitted attributes both estimators share into ``cls``'s
-    docstring, at its ``[parameters]`` and ``[attributes]`` lines."""
+    """Put the parameters, fitted attributes and notes both estimators share into
+    ``cls``'s docstring, at its ``[parameters]``, ``[attributes]`` and ``[notes]``
+    lines."""
     cls.__doc__ = (cls.__doc__.replace("    [parameters]\n", PARAMETERS_DOC)
-                   .replace("    [attributes]\n", ATTRIBUTES_DOC))
+                   .replace("    [attributes]\n", ATTRIBUTES_DOC)
+                   .replace("    [notes]\n", NOTES_DOC))
     return cls
 
+
+NOTES_DOC = """    Notes
+    -----
+    The first fit in an environment compiles the Numba kernels it runs, and Numba keeps
+    them in its on-disk cache for later processes. On an empty cache that fit compiles
+    in parallel processes, as many as the kernels have threads; set the environment
+    variable ``SKLEARN_SET_COMPILE_JOBS=1`` to compile in the fitting process alone.
+
+"""
 
 PARAMETERS_DOC = """    Parameters
     ----------

@@ -43,6 +43,7 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
     sklearn.neural_network.MLPClassifier : The dense multilayer perceptron.
     SETMLPRegressor : The same sparse network for regression.
 
+    [notes]
     References
     ----------
     D. C. Mocanu et al., "Scalable training of artificial neural networks with adaptive

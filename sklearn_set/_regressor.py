@@ -36,12 +36,13 @@ class SETMLPRegressor(RegressorMixin, BaseSETMLP):
     sklearn.neural_network.MLPRegressor : The dense multilayer perceptron regressor.
     SETMLPClassifier : The same sparse network for classification.
 
+    [notes]
     Examples
     --------
     >>> from sklearn.datasets import make_regression
     >>> from sklearn_set import SETMLPRegressor
     >>> X, y = make_regression(n_samples=300, n_features=40, noise=1.0, random_state=0)
-    >>> reg = SETMLPRegressor(hidden_layer_sizes=(64,), max_iter=50, random_state=0)
+    >>> reg = SETMLPRegressor(hidden_layer_sizes=(64,), max_iter=200, random_state=0)
     >>> reg.fit(X, y / y.std()).score(X, y / y.std()) > 0.9
     True
     """
