@@ -967,6 +967,15 @@ class BaseSETMLP(BaseEstimator):
                       self._regrow_init())
         return before - sum(network.hidden_layer_sizes)
 
+    def _kernel_plan(self, n_samples, n_features, n_outputs):
+        """The :class:`._compile.KernelPlan` of a fit of these parameters on data of
+        this shape: which kernels it runs."""
+        return KernelPlan.for_layers(
+            [n_features, *self._hidden_sizes(), n_outputs], self.epsilon,
+            self._batch_size(n_samples, warn=False), dtype=np.dtype(DTYPE).name,
+            clipping=self.max_grad_norm is not None, output=self._output_head(),
+            activation=self.activation)
+
     def _prepare_kernels(self, n_samples, n_features):
         """Once per process: on a cold Numba cache, say so and compile the kernels a
         CPU fit runs, in parallel processes (see :mod:`._compile`); with ``verbose``,
@@ -975,11 +984,7 @@ class BaseSETMLP(BaseEstimator):
         if _kernels_ready:
             return
         start = time.perf_counter()
-        plan = KernelPlan.for_layers(
-            [n_features, *self._hidden_sizes(), self.n_outputs_], self.epsilon,
-            self._batch_size(n_samples, warn=False), dtype=np.dtype(DTYPE).name,
-            clipping=self.max_grad_norm is not None, output=self._output_head(),
-            activation=self.activation)
+        plan = self._kernel_plan(n_samples, n_features, self.n_outputs_)
         on_cpu = self.device == "cpu"
         if not _kernels_cached():
             n_jobs = min(compile_jobs(), len(task_names(plan))) if on_cpu else 1

@@ -19,7 +19,7 @@ import json, sys, warnings
 import numpy as np
 from sklearn_set import SETMLPClassifier, SETMLPRegressor, _evolution, _growth, _kernels
 from sklearn_set import _network, _topology
-from sklearn_set._compile import KernelPlan, run_tasks
+from sklearn_set._compile import run_tasks
 from sklearn_set._jit import SizedKernel
 
 def signatures():
@@ -41,8 +41,7 @@ Estimator = SETMLPClassifier if kind == "classifier" else SETMLPRegressor
 model = Estimator(hidden, epsilon=epsilon, max_iter=2, random_state=0, activation=activation,
                   max_grad_norm=1.0 if clipping else None)
 n_outputs = 10 if kind == "classifier" else 1
-run_tasks(KernelPlan.for_layers([64, *hidden, n_outputs], epsilon, 32, clipping=clipping,
-                                output=model._output_head(), activation=activation))
+run_tasks(model._kernel_plan(*X.shape, n_outputs))  # the plan the estimator compiles
 before = signatures()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
