@@ -42,7 +42,7 @@ from ._kernels import (
 )
 from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP
 from ._threads import thread_limit
-from ._topology import Topology, _merge_tail, erdos_renyi_density
+from ._topology import Topology, _merge_tail, erdos_renyi_nnz
 
 __all__ = ["KernelPlan", "TASKS", "task_names", "run_tasks", "compile_jobs", "compile_kernels"]
 
@@ -76,8 +76,7 @@ class KernelPlan(NamedTuple):
         """The plan of a network of ``layer_sizes`` built with Erdős–Rényi ``epsilon``
         and trained on batches of ``batch_size``."""
         shapes = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=False))
-        sizes = [round(erdos_renyi_density(n_in, n_out, epsilon) * n_in * n_out)
-                 for n_in, n_out in shapes]
+        sizes = [erdos_renyi_nnz(n_in, n_out, epsilon) for n_in, n_out in shapes]
         full_hidden = any(nnz == n_in * n_out
                           for (n_in, n_out), nnz in zip(shapes[:-1], sizes, strict=False))
         return cls(large_layers=max(sizes) >= PARALLEL_MIN_WORK,

@@ -6,7 +6,7 @@ the hands of the operating system's out-of-memory killer.
 
 import os
 
-from ._topology import erdos_renyi_density
+from ._topology import erdos_renyi_nnz
 
 __all__ = ["BYTES_PER_CONNECTION", "estimate_fit_bytes", "available_bytes", "check_fit_memory"]
 
@@ -36,7 +36,7 @@ def estimate_fit_bytes(layer_sizes, epsilon, batch_size, itemsize=4, clipping=Fa
     which clipping keeps until it knows the norm.
     """
     connections = [
-        max(1, round(erdos_renyi_density(n_in, n_out, epsilon) * n_in * n_out))
+        erdos_renyi_nnz(n_in, n_out, epsilon)
         for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])
     ]
     activations = 3 * batch_size * sum(layer_sizes) * itemsize

@@ -16,7 +16,8 @@ from numba import prange
 
 from ._jit import PARALLEL_MIN_WORK, cached_njit, sized_njit
 
-__all__ = ["Topology", "erdos_renyi_density", "erdos_renyi", "sample_free_positions"]
+__all__ = ["Topology", "erdos_renyi_density", "erdos_renyi_nnz", "erdos_renyi",
+           "sample_free_positions"]
 
 INDEX_DTYPE = np.int32  # column indices and the transposed order
 INDPTR_DTYPE = np.int64
@@ -396,6 +397,12 @@ def erdos_renyi_density(n_in, n_out, epsilon, capped=True):
     return min(1.0, density) if capped else density
 
 
+def erdos_renyi_nnz(n_in, n_out, epsilon):
+    """The connections of an Erdős–Rényi layer: ``round(density * n_in * n_out)``, at
+    least 1."""
+    return max(1, int(round(erdos_renyi_density(n_in, n_out, epsilon) * n_in * n_out)))
+
+
 def erdos_renyi(n_in, n_out, epsilon, rng):
     """Random topology with ``round(density * n_in * n_out)`` connections (at least 1).
 
@@ -410,8 +417,7 @@ def erdos_renyi(n_in, n_out, epsilon, rng):
     -------
     Topology
     """
-    density = erdos_renyi_density(n_in, n_out, epsilon)
-    nnz = max(1, int(round(density * n_in * n_out)))
+    nnz = erdos_renyi_nnz(n_in, n_out, epsilon)
     return Topology.from_keys(sample_free_positions(Topology.empty(n_in, n_out), nnz, rng),
                               n_in, n_out)
 
