@@ -19,7 +19,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_set import SETMLPClassifier
-from sklearn_set._kernels import warm_up
+from sklearn_set._compile import warm_up
 from sklearn_set.datasets import load_dataset
 
 

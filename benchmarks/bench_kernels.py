@@ -18,7 +18,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from sklearn_set._kernels import backward_momentum_update, spmm, warm_up
+from sklearn_set._compile import warm_up
+from sklearn_set._kernels import backward_momentum_update, spmm
 from sklearn_set._topology import erdos_renyi
 
 SHAPES = [(3312, 3000), (20000, 20000)]

@@ -9,7 +9,6 @@ are: how they are encoded, how a held-out split is scored, and which output head
 network has.
 """
 
-import os
 import sys
 import time
 import warnings
@@ -24,9 +23,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _kernels
 from ._backend import DEVICES, make_backend
-from ._compile import KernelPlan, compile_jobs, compile_kernels, run_tasks, task_names
+from ._compile import (
+    KernelPlan,
+    compile_jobs,
+    compile_kernels,
+    kernels_cached,
+    run_tasks,
+    task_names,
+)
 from ._evolution import (
     PRUNE_CRITERIA,
     evolve_network,
@@ -36,7 +41,6 @@ from ._evolution import (
     prune_neurons,
 )
 from ._growth import GROWTH_RULES
-from ._jit import cache_index_path
 from ._memory import check_fit_memory
 from ._network import (
     ACTIVATIONS,
@@ -59,13 +63,6 @@ AUTO_BATCH_SIZE = 32
 #: prediction (uniform probabilities, or the targets' mean) is taken to be diverging.
 DIVERGING_LOSS_RATIO = 100.0
 _kernels_ready = False
-
-
-def _kernels_cached():
-    """Whether Numba's on-disk cache already holds the forward kernel: if not, this
-    environment's first fit compiles every kernel it runs."""
-    index = cache_index_path(_kernels._forward_rectified)
-    return index is None or os.path.exists(index)
 
 
 def _generator_from(random_state):
@@ -986,7 +983,7 @@ class BaseSETMLP(BaseEstimator):
         start = time.perf_counter()
         plan = self._kernel_plan(n_samples, n_features, self.n_outputs_)
         on_cpu = self.device == "cpu"
-        if not _kernels_cached():
+        if not kernels_cached():
             n_jobs = min(compile_jobs(), len(task_names(plan))) if on_cpu else 1
             print("sklearn_set: compiling the Numba kernels for this environment"
                   f"{f' in {n_jobs} processes' if n_jobs > 1 else ''} (5 to 20 s, once: later "

@@ -28,10 +28,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ._evolution import _keep_mask_in_chunks
-from ._jit import PARALLEL_MIN_WORK
+from ._jit import PARALLEL_MIN_WORK, cache_index_path
 from ._kernels import (
     RELU,
     TANH,
+    _forward_rectified,
     activate,
     backward_momentum_update,
     bias_momentum_update,
@@ -44,7 +45,8 @@ from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP
 from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_nnz
 
-__all__ = ["KernelPlan", "TASKS", "task_names", "run_tasks", "compile_jobs", "compile_kernels"]
+__all__ = ["KernelPlan", "TASKS", "task_names", "run_tasks", "kernels_cached", "compile_jobs",
+           "compile_kernels", "warm_up"]
 
 #: The environment variable that caps the processes compiling a cold start (this
 #: one included); 1 compiles in this process only.
@@ -230,6 +232,32 @@ def run_tasks(plan, claims=None):
         except Exception:  # best effort: the fit compiles it when it gets there
             failures.append(f"{name}: {traceback.format_exc()}")
     return failures
+
+
+def warm_up(dtype=np.float32, clipping=False):
+    """Compile (or load from Numba's cache), in this process, the kernels of a training
+    step for ``dtype``: the forward, backward and step tasks. ``clipping`` says which
+    backward rule to compile (keeping the gradient, or stepping at once); the kernels
+    of evolution, gradient growth, the tests and the benchmarks compile when first
+    called.
+
+    Returns
+    -------
+    seconds : float
+        Wall time spent; near zero once the kernels are loaded in this process.
+    """
+    start = time.perf_counter()
+    plan = KernelPlan(dtype=np.dtype(dtype).name, clipping=clipping)
+    for name in ("forward", "backward", "step"):
+        TASKS[name][0](plan)
+    return time.perf_counter() - start
+
+
+def kernels_cached():
+    """Whether Numba's on-disk cache already holds the forward kernel, or there is no
+    cache: if not, this environment's first fit compiles every kernel it runs."""
+    index = cache_index_path(_forward_rectified)
+    return index is None or os.path.exists(index)
 
 
 def _claim(claims, name):

@@ -41,7 +41,6 @@ __all__ = [
     "sddmm_momentum_update",
     "backward_momentum_update",
     "carry",
-    "warm_up",
 ]
 
 # Reassociating the batch dot product lets LLVM vectorise it. The forward pass is
@@ -768,27 +767,3 @@ def carry(source, values, added, out):
         else:
             out[p] = added[a]
             a += 1
-
-
-def warm_up(dtype=np.float32, clipping=False):
-    """Compile (or load from Numba's cache) the kernels of a training step for ``dtype``.
-
-    The step's tasks of :mod:`._compile`, run in this process: the kernels that only
-    evolution, gradient growth, the tests or a benchmark call compile when first
-    called; ``clipping`` says which backward rule to compile (keeping the gradient, or
-    stepping at once).
-
-    Returns
-    -------
-    seconds : float
-        Wall time spent; near zero once the kernels are loaded in this process.
-    """
-    import time
-
-    from ._compile import TASKS, KernelPlan  # which builds on this module
-
-    start = time.perf_counter()
-    plan = KernelPlan(dtype=np.dtype(dtype).name, clipping=clipping)
-    for name in ("forward", "backward", "step"):
-        TASKS[name][0](plan)
-    return time.perf_counter() - start
