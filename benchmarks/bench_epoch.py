@@ -16,6 +16,7 @@ The revision is checked out into a temporary git worktree, removed at the end.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -25,6 +26,20 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def revision_checkout(revision):
+    """The path of a temporary git worktree of ``revision``, removed at the end."""
+    with tempfile.TemporaryDirectory() as temporary:
+        tree = Path(temporary) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
+                        revision], check=True, capture_output=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                           check=True, capture_output=True)
 
 
 def measure(dataset, hidden, epochs, epsilon, max_grad_norm=None):
@@ -91,18 +106,11 @@ def main():
         print(json.dumps(measure(args.dataset, hidden, args.epochs, args.epsilon,
                                  args.max_grad_norm)))
         return
-    with tempfile.TemporaryDirectory() as temporary:
-        old = Path(temporary) / "old"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old),
-                        args.against], check=True, capture_output=True)
-        try:
-            runs = {"this checkout": [], args.against: []}
-            for _ in range(args.rounds):
-                runs["this checkout"].append(child(ROOT, args))
-                runs[args.against].append(child(old, args))
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
-                           check=True, capture_output=True)
+    with revision_checkout(args.against) as old:
+        runs = {"this checkout": [], args.against: []}
+        for _ in range(args.rounds):
+            runs["this checkout"].append(child(ROOT, args))
+            runs[args.against].append(child(old, args))
     clipping = "" if args.max_grad_norm is None else f", max_grad_norm {args.max_grad_norm}"
     print(f"{args.dataset}, hidden {hidden}, epsilon {args.epsilon}{clipping}, batch 32, "
           f"{args.epochs} epochs a fit, "

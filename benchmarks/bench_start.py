@@ -8,6 +8,11 @@ cut to 2 epochs so that evolution runs (and compiles) once; everything after the
 first batch is the same work as the quickstart's.
 
     python benchmarks/bench_start.py [--repeats 2]
+    python benchmarks/bench_start.py --against 90a46f1 --repeats 3
+
+It measures the checkout it belongs to, whatever the working directory. With
+``--against``, a git revision checked out into a temporary worktree takes turns with
+it: cold and warm for one tree, then for the other.
 """
 
 import argparse
@@ -15,6 +20,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from contextlib import nullcontext
+
+from bench_epoch import ROOT, revision_checkout  # this folder's, as scripts run from it
 
 CHILD = """
 import time, warnings
@@ -34,9 +42,10 @@ print(imported - start, time.perf_counter() - fit_start)
 """
 
 
-def run(cache):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
+def run(tree, cache):
+    """Seconds to import and for the first fit, in a fresh process on ``tree``'s code."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=tree, capture_output=True,
                          text=True, check=True)
     return [float(v) for v in out.stdout.split()]
 
@@ -44,13 +53,17 @@ def run(cache):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--against", help="git revision to take turns with")
     args = parser.parse_args()
-    print(f"{'run':<6} {'import s':>9} {'first fit s (2 epochs)':>23}")
-    for repeat in range(args.repeats):
-        with tempfile.TemporaryDirectory() as cache:
-            for kind in ("cold", "warm"):
-                imported, fit = run(cache)
-                print(f"{kind:<6} {imported:>9.2f} {fit:>23.2f}")
+    with revision_checkout(args.against) if args.against else nullcontext() as old:
+        trees = {"this checkout": ROOT, **({args.against: old} if old else {})}
+        print(f"{'tree':<14} {'run':<6} {'import s':>9} {'first fit s (2 epochs)':>23}")
+        for _ in range(args.repeats):
+            for name, tree in trees.items():
+                with tempfile.TemporaryDirectory() as cache:
+                    for kind in ("cold", "warm"):
+                        imported, fit = run(tree, cache)
+                        print(f"{name:<14} {kind:<6} {imported:>9.2f} {fit:>23.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ with an unwritable ``NUMBA_CACHE_DIR``), and at the first call when a cache file
 corrupt or was written by an incompatible build. Either way the right answer is to
 compile in memory: it costs seconds of start-up, never a failed fit. We warn once per
 process and, for a corrupt index, remove it so that the next save heals the cache.
+
+Loading from the cache also skips Numba's compile registries (see ``_loader``), which
+would otherwise be most of a warm first fit.
 """
 
 import os
@@ -12,6 +15,7 @@ import types
 import warnings
 
 from numba import njit
+from numba.core.runtime import rtsys
 
 __all__ = ["cached_njit", "sized_njit", "specialised", "cache_index_path", "PARALLEL_MIN_WORK"]
 
@@ -36,12 +40,35 @@ def cache_index_path(dispatcher):
     return getattr(getattr(cache, "_cache_file", None), "_index_path", None)
 
 
+def _loader(cache):
+    """``cache.load_overload`` without the registry refresh that Numba runs first.
+
+    That refresh imports and installs every typing and lowering registry Numba has:
+    about 0.3 s in a fresh process, most of a warm first fit, and needed only to
+    compile (Numba's compiler refreshes itself before it compiles). Code loaded from
+    the cache needs only the runtime it links against; threaded kernels start their
+    thread pool themselves when loaded. Where Numba's cache lacks the private methods
+    this relies on, its own ``load_overload`` is used.
+    """
+    load, guard = (getattr(cache, name, None) for name in
+                   ("_load_overload", "_guard_against_spurious_io_errors"))
+    if load is None or guard is None:
+        return cache.load_overload
+
+    def load_overload(sig, target_context):
+        rtsys.initialize(target_context)
+        with guard():
+            return load(sig, target_context)
+
+    return load_overload
+
+
 def _tolerate_corrupt_cache(dispatcher):
     """Turn cache read and write errors of ``dispatcher`` into a warning and a recompile."""
     cache = getattr(dispatcher, "_cache", None)
     if cache is None or not hasattr(cache, "load_overload"):
         return dispatcher
-    load, save = cache.load_overload, cache.save_overload
+    load, save = _loader(cache), cache.save_overload
 
     def load_overload(sig, target_context):
         try:

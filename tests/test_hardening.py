@@ -253,6 +253,39 @@ def test_corrupt_numba_cache_falls_back_to_compiling_and_heals(tmp_path):
     assert third.returncode == 0 and "unreadable" not in third.stderr, third.stderr
 
 
+WARM_FIT_SCRIPT = FIT_SCRIPT + textwrap.dedent(
+    """
+    import sys
+    from numba import njit
+    registries = "numba.np.random.legacy" in sys.modules or "numba.np.linalg" in sys.modules
+    print("registries", registries)
+
+    @njit
+    def compiled_after_the_fit(n):  # needs the registries a cache load skipped
+        np.random.seed(0)
+        return np.linalg.norm(np.random.random(n))
+
+    print("compiled", compiled_after_the_fit(10))
+    """
+)
+
+
+def test_a_warm_fit_loads_its_kernels_without_numbas_compile_registries(tmp_path):
+    """Loading a cached kernel skips the registry refresh that only compiling needs
+    (most of a warm first fit's start-up); a compile later in the process still works,
+    and the fit is the one a cold process computes."""
+    runs = [subprocess.run([sys.executable, "-c", WARM_FIT_SCRIPT], capture_output=True,
+                           text=True, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
+                           timeout=600) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert "RuntimeWarning" not in run.stderr, run.stderr
+    cold, warm = (dict(line.split(" ", 1) for line in run.stdout.splitlines()) for run in runs)
+    assert cold["registries"] == "True"  # compiling the kernels loaded them
+    assert warm["registries"] == "False"
+    assert warm["score"] == cold["score"] and warm["compiled"] == cold["compiled"]
+
+
 RULES_SCRIPT = textwrap.dedent(
     """
     import sys, warnings
