@@ -33,8 +33,9 @@ __all__ = [
 PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 
 
-#: Bits of the magnitude that one radix-selection pass resolves.
-_RADIX_BITS = 16
+#: Chunks of fewer weights than this resolve 11 bits of the magnitude per radix
+#: pass, larger ones 16 (see :func:`_radix_bits`).
+_SMALL_CHUNK = 1 << 17
 
 
 @cached_njit(inline="always")
@@ -44,23 +45,23 @@ def _side(weight):
 
 
 @sized_njit()
-def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, bounds, histogram,
+def _remove_smallest_by_sign(weights, bits, magnitude_bits, radix_bits, zeta, bounds, histogram,
                              remaining, threshold, ties, keep):
     """Set ``keep`` False at the ``zeta`` fraction of each sign's weights closest to
     zero, True elsewhere.
 
     An exact radix selection: for finite floats, the bit pattern without the sign bit
-    orders magnitudes as integers, so each pass histograms the next 16 bits of the
-    magnitudes that share the prefix found so far. Three passes over the weights for
-    float32 (five for float64), each split into chunks ``[bounds[c], bounds[c + 1])``
-    run in parallel with their own histograms; no sort, no copy. Ties go by position:
-    a last pass gives each chunk its quota of the weights equal to the threshold, in
-    chunk order.
+    orders magnitudes as integers, so each pass histograms the next ``radix_bits`` bits
+    of the magnitudes that share the prefix found so far, then a last pass removes:
+    three or four passes over the weights for float32, each split into chunks
+    ``[bounds[c], bounds[c + 1])`` run in parallel with their own histograms; no sort,
+    no copy. Ties go by position: a last pass gives each chunk its quota of the weights
+    equal to the threshold, in chunk order.
 
     ``bits`` is ``weights`` viewed as signed integers of the same width;
     ``magnitude_bits`` is 31 or 63. The rest is scratch of any content, allocated by
-    the caller: ``histogram`` of shape ``(n_chunks, 2, 2 ** 16)``, ``remaining`` and
-    ``threshold`` of shape ``(2,)``, ``ties`` of shape ``(n_chunks, 2)``. Allocating
+    the caller: ``histogram`` of shape ``(n_chunks, 2, 2 ** radix_bits)``, ``remaining``
+    and ``threshold`` of shape ``(2,)``, ``ties`` of shape ``(n_chunks, 2)``. Allocating
     them here, and writing array expressions, would compile code that a first fit
     waits for.
     """
@@ -71,7 +72,7 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, zeta, bounds, histog
         threshold[side] = 0  # magnitude prefix of the last one removed
     shift = magnitude_bits
     while shift > 0:
-        width = min(_RADIX_BITS, shift)
+        width = min(radix_bits, shift)
         shift -= width
         for c in prange(n_chunks):
             for d in range(1 << width):
@@ -154,6 +155,17 @@ def set_keep_mask(weights, zeta):
     return _keep_mask_in_chunks(weights, zeta, n_chunks)
 
 
+def _radix_bits(chunk_size):
+    """Bits per radix pass for chunks of ``chunk_size`` weights.
+
+    A pass costs its weights plus its histogram's bins, which are cleared and scanned
+    whatever the chunk: 11 bits (three passes for float32) suit small chunks, 16 (two
+    passes) large ones. Measured at 1 and 2 threads on float32: 2.3x faster with 11 at
+    21 000 weights, 1.1x at 120 000, 0.98x at 250 000 and 0.9x at 1 000 000.
+    """
+    return 11 if chunk_size < _SMALL_CHUNK else 16
+
+
 def _keep_mask_in_chunks(weights, zeta, n_chunks):
     """:func:`set_keep_mask` over ``n_chunks`` contiguous chunks, threaded when more
     than one; the result is the same for any ``n_chunks``."""
@@ -161,11 +173,12 @@ def _keep_mask_in_chunks(weights, zeta, n_chunks):
     keep = np.empty(n, dtype=bool)
     bits = weights.view(np.int32 if itemsize == 4 else np.int64)
     bounds = np.arange(n_chunks + 1, dtype=np.int64) * n // n_chunks
-    histogram = np.empty((n_chunks, 2, 1 << _RADIX_BITS), dtype=np.int32)
+    radix_bits = _radix_bits(-(-n // n_chunks))
+    histogram = np.empty((n_chunks, 2, 1 << radix_bits), dtype=np.int32)
     remaining, threshold = np.empty(2, dtype=np.int64), np.empty(2, dtype=np.int64)
     ties = np.empty((n_chunks, 2), dtype=np.int64)
-    _remove_smallest_by_sign(weights, bits, 8 * itemsize - 1, float(zeta), bounds, histogram,
-                             remaining, threshold, ties, keep, parallel=n_chunks > 1)
+    _remove_smallest_by_sign(weights, bits, 8 * itemsize - 1, radix_bits, float(zeta), bounds,
+                             histogram, remaining, threshold, ties, keep, parallel=n_chunks > 1)
     return keep
 
 

@@ -107,3 +107,20 @@ def test_keep_mask_is_the_same_however_the_weights_are_split(n_chunks):
     for zeta in (0.1, 0.3, 0.9):
         keep = _keep_mask_in_chunks(weights, zeta, n_chunks)
         np.testing.assert_array_equal(keep, _keep_mask_reference(weights, zeta))
+
+
+@pytest.mark.parametrize("radix_bits", [7, 11, 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keep_mask_is_the_same_at_any_radix_width(radix_bits, dtype, monkeypatch):
+    """Small chunks resolve fewer bits per pass than large ones; the selection is exact
+    either way."""
+    from sklearn_set import _evolution
+
+    monkeypatch.setattr(_evolution, "_radix_bits", lambda chunk_size: radix_bits)
+    rng = np.random.default_rng(radix_bits)
+    weights = np.round(rng.standard_normal(3000), 2).astype(dtype)
+    weights[rng.random(3000) < 0.2] = 0.0
+    for n_chunks in (1, 3):
+        for zeta in (0.05, 0.3, 0.9):
+            np.testing.assert_array_equal(_evolution._keep_mask_in_chunks(weights, zeta, n_chunks),
+                                          _keep_mask_reference(weights, zeta))
