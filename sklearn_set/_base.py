@@ -969,9 +969,9 @@ class BaseSETMLP(BaseEstimator):
         this shape: which kernels it runs."""
         return KernelPlan.for_layers(
             [n_features, *self._hidden_sizes(), n_outputs], self.epsilon,
-            self._batch_size(n_samples, warn=False), dtype=np.dtype(DTYPE).name,
+            self._batch_size(n_samples, warn=False), self.zeta, dtype=np.dtype(DTYPE).name,
             clipping=self.max_grad_norm is not None, output=self._output_head(),
-            activation=self.activation)
+            activation=self.activation, growth=self.growth)
 
     def _prepare_kernels(self, n_samples, n_features):
         """Once per process: on a cold Numba cache, say so and compile the kernels a

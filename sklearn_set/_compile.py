@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._evolution import _keep_mask_in_chunks
+from ._growth import CANDIDATES_PER_GROWTH, top_gradient_positions
 from ._jit import PARALLEL_MIN_WORK, cache_index_path
 from ._kernels import (
     RELU,
@@ -72,23 +73,33 @@ class KernelPlan(NamedTuple):
     wide_layers: bool = False
     #: Whether a hidden layer is fully connected (multiplied by BLAS, then activated).
     full_hidden: bool = False
+    #: Where evolution regrows, one of :data:`._growth.GROWTH_RULES`.
+    growth: str = "random"
+    #: Whether a regrowth draws enough positions at once for the threaded sampler
+    #: (sampled gradient growth draws many candidates per connection it grows).
+    many_draws: bool = False
 
     @classmethod
-    def for_layers(cls, layer_sizes, epsilon, batch_size, **plan):
-        """The plan of a network of ``layer_sizes`` built with Erdős–Rényi ``epsilon``
-        and trained on batches of ``batch_size``."""
+    def for_layers(cls, layer_sizes, epsilon, batch_size, zeta=0.3, **plan):
+        """The plan of a network of ``layer_sizes`` built with Erdős–Rényi ``epsilon``,
+        trained on batches of ``batch_size`` and rewiring at most the fraction ``zeta``
+        of a layer at once."""
         shapes = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=False))
         sizes = [erdos_renyi_nnz(n_in, n_out, epsilon) for n_in, n_out in shapes]
         full_hidden = any(nnz == n_in * n_out
                           for (n_in, n_out), nnz in zip(shapes[:-1], sizes, strict=False))
+        per_growth = CANDIDATES_PER_GROWTH if plan.get("growth") == "sampled_gradient" else 1
+        draws = max(min(n_in * n_out - nnz, per_growth * int(zeta * nnz))
+                    for (n_in, n_out), nnz in zip(shapes, sizes, strict=False))
         return cls(large_layers=max(sizes) >= PARALLEL_MIN_WORK,
                    wide_layers=max(layer_sizes[1:]) * batch_size >= PARALLEL_MIN_WORK,
-                   full_hidden=full_hidden, **plan)
+                   full_hidden=full_hidden, many_draws=draws >= PARALLEL_MIN_WORK, **plan)
 
 
-def _backward(plan):
+def _backward(plan, keep=None):
     """The backward kernel with the plan's rule (keeping gradients for clipping, or
-    stepping at once)."""
+    stepping at once), or with ``keep``'s."""
+    keep = plan.clipping if keep is None else keep
     dtype = np.dtype(plan.dtype)
     zero = dtype.type(0.0)
     x, delta = np.ones((2, 3), dtype=dtype), np.ones((1, 3), dtype=dtype)
@@ -96,7 +107,7 @@ def _backward(plan):
                              x, delta, np.ones(1, dtype=dtype), np.zeros(1, dtype=dtype),
                              zero, zero, zero, False, np.empty((2, 3), dtype=dtype),
                              np.ones((2, 3), dtype=dtype), zero,
-                             np.empty(1, dtype=dtype) if plan.clipping else None)
+                             np.empty(1, dtype=dtype) if keep else None)
 
 
 def _forward(plan, kind=RELU):
@@ -165,10 +176,28 @@ def _step(plan):
     output = np.full((1, 3), 0.5, dtype=dtype)
     if plan.output == "softmax":
         softmax(output)
-    targets = (np.zeros((3, 1), dtype=dtype) if plan.output == "identity"
-               else np.zeros(3, dtype=np.intp))
     head = SparseMLP([], output=plan.output)
-    head._output_delta(output, targets, np.full(3, 1 / 3, dtype=dtype))
+    head._output_delta(output, _targets(plan, 1, 3), np.full(3, 1 / 3, dtype=dtype))
+
+
+def _targets(plan, n_outputs, batch):
+    """Training targets of ``batch`` samples as the plan's head takes them."""
+    if plan.output == "identity":
+        return np.zeros((batch, n_outputs), dtype=plan.dtype)
+    return np.zeros(batch, dtype=np.intp)
+
+
+def _gradient_signal(plan):
+    """What gradient growth runs beyond training: every layer's delta on a batch
+    without an update (a sparse layer's input gradient), and, for RigL's exact top-k,
+    the masking of existing connections. Sampled growth's product is the backward
+    kernel that keeps the gradient (task ``backward_keep``)."""
+    network = SparseMLP.erdos_renyi([4, 6, 2], 1.0, np.random.default_rng(0),
+                                    activation=plan.activation, output=plan.output,
+                                    dtype=plan.dtype)  # both layers sparse
+    signals = network.backward_signals(np.ones((4, 3), dtype=plan.dtype), _targets(plan, 2, 3))
+    if plan.growth == "gradient":
+        top_gradient_positions(*signals[1], network.layers[1].topology, 1)
 
 
 def _updates(plan, threaded=False):
@@ -194,9 +223,13 @@ TASKS = {
     "backward": (_backward, lambda plan: True),
     "forward": (_forward, lambda plan: True),
     "forward_smooth": (lambda plan: _forward(plan, TANH), _smooth),
-    "topology_threaded": (_threaded(_topology), lambda plan: plan.large_layers),
+    "backward_keep": (lambda plan: _backward(plan, keep=True),
+                      lambda plan: plan.growth == "sampled_gradient" and not plan.clipping),
+    "topology_threaded": (_threaded(_topology),
+                          lambda plan: plan.large_layers or plan.many_draws),
     "topology": (_topology, lambda plan: True),
     "step": (_step, lambda plan: True),
+    "gradient_signal": (_gradient_signal, lambda plan: plan.growth != "random"),
     "removal_threaded": (_threaded(_removal), lambda plan: plan.large_layers),
     "removal": (_removal, lambda plan: True),
     "updates_threaded": (_threaded(_updates),

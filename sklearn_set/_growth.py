@@ -24,6 +24,8 @@ __all__ = ["GROWTH_RULES", "random_growth", "gradient_growth", "sampled_gradient
 
 #: Elements of the gradient block scored at once (16 MiB of float32).
 BLOCK_ELEMENTS = 1 << 22
+#: Free positions :func:`sampled_gradient_growth` scores per connection it grows.
+CANDIDATES_PER_GROWTH = 10
 
 
 def random_growth(layer, keep, count, rng, signal=None):
@@ -111,7 +113,8 @@ def gradient_growth(layer, keep, count, rng, signal):
     return _top_up_at_random(chosen, layer, keep, count, rng)
 
 
-def sampled_gradient_growth(layer, keep, count, rng, signal, candidates_per_growth=10):
+def sampled_gradient_growth(layer, keep, count, rng, signal,
+                            candidates_per_growth=CANDIDATES_PER_GROWTH):
     """RigL over a random sample of ``candidates_per_growth * count`` free positions.
 
     The gradient is evaluated at the sampled positions only (one sampled product, as

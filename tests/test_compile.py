@@ -32,14 +32,14 @@ def signatures():
                        for s in v.signatures}}
     return found
 
-hidden, epsilon, kind, clipping, activation = ({hidden!r}, {epsilon!r}, {kind!r}, {clipping!r},
-                                              {activation!r})
+hidden, epsilon, kind, clipping, activation, growth = ({hidden!r}, {epsilon!r}, {kind!r},
+                                                      {clipping!r}, {activation!r}, {growth!r})
 rng = np.random.default_rng(0)
 X = rng.standard_normal((120, 64)).astype(np.float64)
 y = rng.integers(0, 10, 120) if kind == "classifier" else rng.standard_normal(120)
 Estimator = SETMLPClassifier if kind == "classifier" else SETMLPRegressor
 model = Estimator(hidden, epsilon=epsilon, max_iter=2, random_state=0, activation=activation,
-                  max_grad_norm=1.0 if clipping else None)
+                  max_grad_norm=1.0 if clipping else None, growth=growth)
 n_outputs = 10 if kind == "classifier" else 1
 run_tasks(model._kernel_plan(*X.shape, n_outputs))  # the plan the estimator compiles
 before = signatures()
@@ -50,16 +50,20 @@ print(json.dumps(sorted(signatures() - before)))
 """
 
 
-@pytest.mark.parametrize("hidden, epsilon, kind, clipping, activation", [
-    ((1000, 1000), 20.0, "classifier", False, "relu"),  # the quickstart's model
-    ((300,), 20.0, "regressor", True, "tanh"),
+@pytest.mark.parametrize("hidden, epsilon, kind, clipping, activation, growth", [
+    ((1000, 1000), 20.0, "classifier", False, "relu", "random"),  # the quickstart's model
+    ((300,), 20.0, "regressor", True, "tanh", "random"),
     # a fully connected 64 x 2500 layer (activated after BLAS, threaded at batch 32),
     # then 280 000 connections (threaded evolution)
-    ((2500, 1000), 80.0, "classifier", False, "relu"),
+    ((2500, 1000), 80.0, "classifier", False, "relu", "random"),
+    # RigL's two rules; the sampled one draws 120 000 candidates (threaded sampler)
+    ((1000, 1000), 20.0, "classifier", False, "relu", "sampled_gradient"),
+    ((300,), 20.0, "regressor", True, "tanh", "gradient"),
 ])
-def test_tasks_compile_everything_a_fit_runs(hidden, epsilon, kind, clipping, activation):
+def test_tasks_compile_everything_a_fit_runs(hidden, epsilon, kind, clipping, activation,
+                                             growth):
     script = _COVERAGE.format(hidden=hidden, epsilon=epsilon, kind=kind, clipping=clipping,
-                              activation=activation)
+                              activation=activation, growth=growth)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True)
     assert json.loads(result.stdout.splitlines()[-1]) == []
@@ -75,11 +79,30 @@ def test_plan_asks_for_threaded_evolution_only_for_large_layers():
     assert narrow.full_hidden and not narrow.wide_layers
     small = task_names(KernelPlan())
     every = task_names(KernelPlan(large_layers=True, wide_layers=True, full_hidden=True,
-                                  activation="tanh"))
+                                  activation="tanh", growth="sampled_gradient"))
     assert set(small) < set(every) == set(_compile.TASKS)
     assert all(not name.endswith("_threaded") and name not in ("activation", "forward_smooth")
                for name in small)
     assert "forward_smooth" in task_names(KernelPlan(output="logistic"))
+
+
+def test_plan_compiles_growth_kernels_only_for_gradient_growth():
+    """RigL's kernels join the parallel compile when the fit grows by gradient; the
+    sampled rule's candidates (ten per connection grown) can need the threaded sampler
+    on layers too small for threaded evolution."""
+    quickstart = [64, 1000, 1000, 10]  # 40 000 connections, 12 000 regrown at zeta 0.3
+    assert not {"gradient_signal", "backward_keep"} & set(
+        task_names(KernelPlan.for_layers(quickstart, 20.0, 32)))
+    exact = KernelPlan.for_layers(quickstart, 20.0, 32, growth="gradient")
+    assert "gradient_signal" in task_names(exact) and not exact.many_draws
+    sampled = KernelPlan.for_layers(quickstart, 20.0, 32, growth="sampled_gradient")
+    assert {"gradient_signal", "backward_keep", "topology_threaded"} <= set(task_names(sampled))
+    assert not sampled.large_layers
+    assert not KernelPlan.for_layers(quickstart, 20.0, 32, 0.05,
+                                     growth="sampled_gradient").many_draws  # 20 000 draws
+    clipped = KernelPlan.for_layers(quickstart, 20.0, 32, growth="sampled_gradient",
+                                    clipping=True)
+    assert "backward_keep" not in task_names(clipped)  # training's backward keeps already
 
 
 def test_claimed_tasks_are_left_to_their_claimant(tmp_path, monkeypatch):
