@@ -257,10 +257,11 @@ PARAMETERS_DOC = """    Parameters
         deterministic for a fixed seed, whatever the number of threads.
     verbose : int, default=0
         ``1`` prints one line per epoch (loss, training accuracy for the classifier,
-        connections, hidden neurons alive) and, once per process, how long the Numba kernels took to compile or
-        load from cache. ``2`` adds the seconds spent in the forward pass, in the
-        backward pass with the update, and in evolution, and how much of the
-        training ran outside the kernels (Numba's, and BLAS's for full layers).
+        connections, hidden neurons alive) and, once per process, how long the Numba
+        kernels took to compile or load from cache. ``2`` adds the seconds spent in
+        the forward pass, in the backward pass with the update, and in evolution, and
+        how much of the training ran outside the kernels (Numba's, and BLAS's for
+        full layers).
     warm_start : bool, default=False
         Continue from the previous fit's network instead of starting anew.
     device : {"cpu", "cuda"}, default="cpu"
@@ -320,8 +321,9 @@ ATTRIBUTES_DOC = """    n_features_in_ : int
         (connections moved by evolution), ``pruned_neurons``, ``seconds_train`` (the
         epoch's SGD, of which ``seconds_forward`` in forward passes,
         ``seconds_backward`` in backward passes and updates, and ``seconds_kernels``
-        inside the kernels of both, Numba's and, for full layers, BLAS's) and ``seconds_evolve`` (evolution and
-        pruning), and ``explored_fraction`` per layer with ``track_exploration``.
+        inside the kernels of both, Numba's and, for full layers, BLAS's) and
+        ``seconds_evolve`` (evolution and pruning), and ``explored_fraction`` per
+        layer with ``track_exploration``.
     feature_importances_ : ndarray of shape (n_features_in_,)
         Summed magnitude of each input feature's surviving connections into the
         first hidden layer, normalised to sum to 1. Lets
