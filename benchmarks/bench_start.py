@@ -9,6 +9,7 @@ first batch is the same work as the quickstart's.
 
     python benchmarks/bench_start.py [--repeats 2]
     python benchmarks/bench_start.py --against 90a46f1 --repeats 3
+    python benchmarks/bench_start.py --against 90a46f1 --growth sampled_gradient
 
 It measures the checkout it belongs to, whatever the working directory. With
 ``--against``, a git revision checked out into a temporary worktree takes turns with
@@ -25,7 +26,7 @@ from contextlib import nullcontext
 from bench_epoch import ROOT, revision_checkout  # this folder's, as scripts run from it
 
 CHILD = """
-import time, warnings
+import sys, time, warnings
 start = time.perf_counter()
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -37,16 +38,16 @@ X, _, y, _ = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 X = StandardScaler().fit_transform(X)
 warnings.simplefilter("ignore")
 fit_start = time.perf_counter()
-SETMLPClassifier((1000, 1000), max_iter=2, random_state=0).fit(X, y)
+SETMLPClassifier((1000, 1000), max_iter=2, random_state=0, growth=sys.argv[1]).fit(X, y)
 print(imported - start, time.perf_counter() - fit_start)
 """
 
 
-def run(tree, cache):
+def run(tree, cache, growth):
     """Seconds to import and for the first fit, in a fresh process on ``tree``'s code."""
     env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=tree, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, growth], env=env, cwd=tree,
+                         capture_output=True, text=True, check=True)
     return [float(v) for v in out.stdout.split()]
 
 
@@ -54,6 +55,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--against", help="git revision to take turns with")
+    parser.add_argument("--growth", default="random",
+                        help="the model's growth rule (gradient growth compiles more)")
     args = parser.parse_args()
     with revision_checkout(args.against) if args.against else nullcontext() as old:
         trees = {"this checkout": ROOT, **({args.against: old} if old else {})}
@@ -62,7 +65,7 @@ def main():
             for name, tree in trees.items():
                 with tempfile.TemporaryDirectory() as cache:
                     for kind in ("cold", "warm"):
-                        imported, fit = run(tree, cache)
+                        imported, fit = run(tree, cache, args.growth)
                         print(f"{name:<14} {kind:<6} {imported:>9.2f} {fit:>23.2f}", flush=True)
 
 
