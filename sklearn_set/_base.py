@@ -62,12 +62,32 @@ AUTO_BATCH_SIZE = 32
 #: An epoch whose mean training loss exceeds this many times the loss of a constant
 #: prediction (uniform probabilities, or the targets' mean) is taken to be diverging.
 DIVERGING_LOSS_RATIO = 100.0
+#: The largest input magnitude a fit accepts. Beyond the square root of float32's
+#: largest value an input's square overflows, and an SGD step grows the first layer's
+#: weights in proportion to the inputs, so that the next products of weights and
+#: inputs overflow: the fit would end with a network whose outputs are not finite.
+MAX_INPUT = float(np.sqrt(np.finfo(DTYPE).max))
 _kernels_ready = False
 
 
 def _generator_from(random_state):
     """A numpy Generator seeded by one draw of a ``RandomState``."""
     return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+
+
+def _check_input_scale(X):
+    """Refuse inputs too large to train on in float32 (see :data:`MAX_INPUT`), in two
+    passes over the stored values and no copy."""
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return
+    largest = max(float(values.max()), -float(values.min()))
+    if largest > MAX_INPUT:
+        raise ValueError(
+            f"Input X holds values up to {largest:.3g} in magnitude. Training computes "
+            f"in float32, where inputs beyond {MAX_INPUT:.3g} make the products of "
+            "weights and inputs overflow; scale the features, for instance with "
+            "StandardScaler.")
 
 
 def _batch(X, y, sample_weight, rows):
@@ -583,6 +603,7 @@ class BaseSETMLP(BaseEstimator):
         first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=DTYPE, order="C",
                             reset=first_pass, **self._TARGET_CHECKS)
+        _check_input_scale(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)

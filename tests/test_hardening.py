@@ -93,6 +93,20 @@ def test_string_column_is_refused_with_its_value():
         _tiny().fit(X, [0, 1, 0, 1])
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_inputs_too_large_to_train_on_in_float32_are_refused(sparse):
+    """One SGD step on an input of 1e30 grows the weights to 1e27, and the next product
+    overflows float32: the fit would end with a network predicting NaN."""
+    from scipy.sparse import csr_array
+
+    X = np.array([[0.0, 1.0], [1e30, 2.0], [3.0, -1e20]])
+    with pytest.raises(ValueError, match="Input X holds values up to 1e\\+30.*StandardScaler"):
+        _tiny().fit(csr_array(X) if sparse else X, [0, 1, 0])
+    X[1, 0] = 1e19  # within the square root of float32's largest value (1.8e19)
+    X[2, 1] = -1e19
+    _tiny().fit(csr_array(X) if sparse else X, [0, 1, 0])
+
+
 def test_single_class_is_refused():
     X = np.random.default_rng(0).random((6, 3))
     with pytest.raises(ValueError, match=r"only 1 class: \[1\]"):
