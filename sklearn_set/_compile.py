@@ -13,8 +13,15 @@ the fit's own. Every process takes the next task that no process has claimed (a
 claim is a file created exclusively), so the shares balance on any number of cores.
 It is all best effort: whatever a helper fails to compile, the fit compiles when it
 first calls it, as it would without helpers.
+
+A process that compiles alone, such as each cold worker of a grid search (joblib caps
+its threads, and so its helpers, at one), shares its tasks with the other processes
+compiling the same plan into the same cache at the same time instead: each task runs
+under a lock beside the cache, and a task another process holds is left to it.
 """
 
+import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -26,6 +33,11 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no locks to share tasks with other processes
+    fcntl = None
 
 from ._evolution import _keep_mask_in_chunks
 from ._growth import CANDIDATES_PER_GROWTH, top_gradient_positions
@@ -46,8 +58,8 @@ from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP
 from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_nnz
 
-__all__ = ["KernelPlan", "TASKS", "task_names", "run_tasks", "kernels_cached", "compile_jobs",
-           "compile_kernels", "warm_up"]
+__all__ = ["KernelPlan", "TASKS", "task_names", "run_tasks", "run_shared_tasks",
+           "kernels_cached", "compile_jobs", "compile_kernels", "warm_up"]
 
 #: The environment variable that caps the processes compiling a cold start (this
 #: one included); 1 compiles in this process only.
@@ -258,13 +270,91 @@ def run_tasks(plan, claims=None):
     """
     failures = []
     for name in task_names(plan):
-        if claims is not None and not _claim(claims, name):
-            continue
-        try:
-            TASKS[name][0](plan)
-        except Exception:  # best effort: the fit compiles it when it gets there
-            failures.append(f"{name}: {traceback.format_exc()}")
+        if claims is None or _claim(claims, name):
+            failures += _run_task(plan, name)
     return failures
+
+
+def _run_task(plan, name):
+    """Run task ``name``; its failure with the traceback, in a list, or an empty list."""
+    try:
+        TASKS[name][0](plan)
+    except Exception:  # best effort: the fit compiles it when it gets there
+        return [f"{name}: {traceback.format_exc()}"]
+    return []
+
+
+def run_shared_tasks(plan, locks):
+    """:func:`run_tasks` shared with the other processes that compile ``plan`` into
+    the same cache at the same time, through the task locks in directory ``locks``.
+
+    Each task runs under its lock. A task that another process holds is left to it
+    and, once this process is through the others, waited for: by then its kernels are
+    in the cache. A task whose kernels are cached already only loads them. The
+    operating system releases a lock when its process ends, however it ends, so a
+    crashed process leaves nothing behind to wait for.
+
+    Returns
+    -------
+    failures : list of str
+        This process's tasks that raised, as :func:`run_tasks`.
+    """
+    failures, held_elsewhere = [], []
+    for name in task_names(plan):
+        with _task_lock(locks, name) as held:
+            if held:
+                failures += _run_task(plan, name)
+            else:
+                held_elsewhere.append(name)
+    deadline = time.monotonic() + HELPER_TIMEOUT
+    for name in held_elsewhere:  # past the deadline, the fit compiles what it lacks
+        with _task_lock(locks, name, deadline):
+            pass
+    return failures
+
+
+def _task_locks(plan):
+    """The directory of ``plan``'s task locks, beside Numba's cache of the kernels, so
+    that every process compiling that plan into that cache finds it; None where locks
+    cannot be shared (no cache, no ``fcntl``, or a cache this process cannot write)."""
+    index = cache_index_path(_forward_rectified)
+    if index is None or fcntl is None:
+        return None
+    digest = hashlib.sha1(repr(tuple(plan)).encode()).hexdigest()[:12]
+    locks = os.path.join(os.path.dirname(index), f"sklearn_set-compile-{digest}")
+    try:
+        os.makedirs(locks, exist_ok=True)
+    except OSError:
+        return None
+    return locks
+
+
+@contextlib.contextmanager
+def _task_lock(locks, name, deadline=None):
+    """Hold the lock of task ``name`` in ``locks``; yields whether this process got
+    it, at once or, with a ``deadline`` (of ``time.monotonic``), by then. A lock that
+    cannot be taken for another reason (no lock file, no lock support) counts as
+    held: this process then runs the task itself, as it would alone."""
+    try:
+        fd = os.open(os.path.join(locks, f"{name}.lock"), os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        yield True
+        return
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except BlockingIOError:
+                held = False
+            except OSError:
+                held = True
+            if held or deadline is None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        yield held
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def warm_up(dtype=np.float32, clipping=False):
@@ -318,7 +408,9 @@ def compile_jobs():
 
 def compile_kernels(plan, n_jobs=None):
     """Compile ``plan``'s kernels into Numba's on-disk cache, in ``n_jobs`` processes
-    (this one and ``n_jobs - 1`` helpers; :func:`compile_jobs` by default).
+    (this one and ``n_jobs - 1`` helpers; :func:`compile_jobs` by default). With one,
+    the tasks are shared with other processes compiling the same plan at the same
+    time (:func:`run_shared_tasks`).
 
     Returns
     -------
@@ -329,7 +421,11 @@ def compile_kernels(plan, n_jobs=None):
     n_jobs = compile_jobs() if n_jobs is None else n_jobs
     n_helpers = min(n_jobs, len(task_names(plan))) - 1
     if n_helpers <= 0:
-        run_tasks(plan)
+        locks = _task_locks(plan)
+        if locks is None:
+            run_tasks(plan)
+        else:  # alone, but perhaps not the only process compiling this plan
+            run_shared_tasks(plan, locks)
         return time.perf_counter() - start
     with tempfile.TemporaryDirectory(prefix="sklearn_set-compile-") as claims:
         helpers = [_start_helper(claims, plan) for _ in range(n_helpers)]

@@ -5,12 +5,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numba
 import pytest
 
 from sklearn_set import _compile
-from sklearn_set._compile import KernelPlan, compile_jobs, run_tasks, task_names
+from sklearn_set._compile import (
+    KernelPlan,
+    compile_jobs,
+    run_shared_tasks,
+    run_tasks,
+    task_names,
+)
 
 # Runs the tasks of a fit's plan, then the fit, in a fresh process, and prints every
 # kernel signature the fit compiled (or loaded) beyond the tasks' own.
@@ -222,3 +230,40 @@ def test_an_interrupted_compile_stops_its_helpers(monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             _compile.compile_kernels(KernelPlan(), n_jobs=3)
         assert len(started) == 2 and all(helper.returncode is not None for helper in started)
+
+
+@pytest.mark.skipif(_compile.fcntl is None, reason="no fcntl locks on this platform")
+def test_a_task_another_process_holds_is_left_to_it_and_waited_for(tmp_path, monkeypatch):
+    """The cold workers of a grid search share out their tasks: one that another
+    process is running is not run again, and is waited for until that process lets
+    go of it (as it does when it ends, however it ends)."""
+    ran = []
+    monkeypatch.setattr(_compile, "TASKS", {
+        name: (lambda plan, name=name: ran.append(name), needed)
+        for name, (_, needed) in _compile.TASKS.items()})
+    # another process's lock: a lock on another open file description
+    holder = os.open(tmp_path / "forward.lock", os.O_CREAT | os.O_RDWR)
+    _compile.fcntl.flock(holder, _compile.fcntl.LOCK_EX)
+    finished = threading.Event()
+    worker = threading.Thread(target=lambda: (run_shared_tasks(KernelPlan(), str(tmp_path)),
+                                              finished.set()))
+    worker.start()
+    others = [name for name in task_names(KernelPlan()) if name != "forward"]
+    deadline = time.monotonic() + 30
+    while ran != others and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == others
+    assert not finished.wait(0.3)  # still waiting for the holder
+    os.close(holder)  # the holder ends
+    assert finished.wait(30)
+    worker.join()
+    assert ran == others  # the holder's task was not run again
+
+
+def test_a_process_compiling_alone_shares_its_tasks_through_locks(tmp_path, monkeypatch):
+    monkeypatch.setattr(_compile, "_task_locks", lambda plan: str(tmp_path))
+    shared = []
+    monkeypatch.setattr(_compile, "run_shared_tasks",
+                        lambda plan, locks: shared.append((plan, locks)) or [])
+    _compile.compile_kernels(KernelPlan(), n_jobs=1)
+    assert shared == [(KernelPlan(), str(tmp_path))]
