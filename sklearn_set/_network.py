@@ -70,6 +70,8 @@ PREDICT_MIN_CHUNK = 64
 #: A network's scratch arrays, kept between passes and never persisted: weights in
 #: transposed order for the forward pass, and every layer's gradient for clipping.
 _SCRATCH = ("_t_weights", "_gradients")
+#: Dropout seeds are drawn below this bound, once per layer and batch.
+_SEED_BOUND = np.iinfo(np.int64).max
 
 
 def samples_as_columns(X, rows, dtype):
@@ -252,8 +254,9 @@ class SparseLayer:
             return out
         if t_weights is None:
             t_weights = np.empty_like(self.weights)
-        _timed(timer, spmm_activate, t.t_indptr, t.t_indices, t.t_order, self.weights,
-               self.bias, x, kind, *rule, out, local_gradient, t_weights[:t.nnz])
+        t_indptr, t_indices, t_order = t.transposed()
+        _timed(timer, spmm_activate, t_indptr, t_indices, t_order, self.weights, self.bias, x,
+               kind, *rule, out, local_gradient, t_weights[:t_order.shape[0]])
         return out
 
     def input_gradient(self, delta):
@@ -550,7 +553,7 @@ class SparseMLP:
         for k, layer in enumerate(self.layers[:-1]):
             if keep_gradient:
                 cache.inputs.append(x)
-            seed = rng.integers(np.iinfo(np.int64).max) if dropping else 0
+            seed = rng.integers(_SEED_BOUND) if dropping else 0
             activation = self._activation(k, 1.0 - self.dropout if dropping else 1.0, seed)
             local_gradient = np.empty((layer.topology.n_out, x.shape[1]), dtype=x.dtype) \
                 if keep_gradient else None
