@@ -32,6 +32,7 @@ import traceback
 import warnings
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 try:
@@ -320,7 +321,9 @@ def _task_locks(plan):
     index = cache_index_path(_forward_rectified)
     if index is None or fcntl is None:
         return None
-    digest = hashlib.sha1(repr(tuple(plan)).encode()).hexdigest()[:12]
+    # processes of other Pythons or Numbas share the cache directory, not its entries
+    key = (tuple(plan), sys.version, numba.__version__)
+    digest = hashlib.sha1(repr(key).encode()).hexdigest()[:12]
     locks = os.path.join(os.path.dirname(index), f"sklearn_set-compile-{digest}")
     try:
         os.makedirs(locks, exist_ok=True)
