@@ -26,11 +26,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._backend import DEVICES, make_backend
 from ._compile import (
     KernelPlan,
-    compile_jobs,
     compile_kernels,
+    compile_processes,
     kernels_cached,
     run_tasks,
-    task_names,
 )
 from ._evolution import (
     PRUNE_CRITERIA,
@@ -1007,7 +1006,7 @@ class BaseSETMLP(BaseEstimator):
         plan = self._kernel_plan(n_samples, n_features, self.n_outputs_)
         on_cpu = self.device == "cpu"
         if not kernels_cached():
-            n_jobs = min(compile_jobs(), len(task_names(plan))) if on_cpu else 1
+            n_jobs = compile_processes(plan) if on_cpu else 1
             print("sklearn_set: compiling the Numba kernels for this environment"
                   f"{f' in {n_jobs} processes' if n_jobs > 1 else ''} (5 to 20 s, once: later "
                   "fits load them from Numba's on-disk cache).", file=sys.stderr, flush=True)

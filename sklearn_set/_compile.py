@@ -60,7 +60,8 @@ from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_nnz
 
 __all__ = ["KernelPlan", "TASKS", "task_names", "run_tasks", "run_shared_tasks",
-           "kernels_cached", "compile_jobs", "compile_kernels", "warm_up"]
+           "kernels_cached", "compile_jobs", "compile_processes", "compile_kernels",
+           "warm_up"]
 
 #: The environment variable that caps the processes compiling a cold start (this
 #: one included); 1 compiles in this process only.
@@ -409,6 +410,12 @@ def compile_jobs():
         raise ValueError(f"{JOBS_VARIABLE} must be a whole number; got {value!r}.") from None
 
 
+def compile_processes(plan, n_jobs=None):
+    """How many processes compile ``plan``: ``n_jobs`` (:func:`compile_jobs` by
+    default), but no more than it has tasks."""
+    return min(compile_jobs() if n_jobs is None else n_jobs, len(task_names(plan)))
+
+
 def compile_kernels(plan, n_jobs=None):
     """Compile ``plan``'s kernels into Numba's on-disk cache, in ``n_jobs`` processes
     (this one and ``n_jobs - 1`` helpers; :func:`compile_jobs` by default). With one,
@@ -421,8 +428,7 @@ def compile_kernels(plan, n_jobs=None):
         Wall time, helpers included.
     """
     start = time.perf_counter()
-    n_jobs = compile_jobs() if n_jobs is None else n_jobs
-    n_helpers = min(n_jobs, len(task_names(plan))) - 1
+    n_helpers = compile_processes(plan, n_jobs) - 1
     if n_helpers <= 0:
         locks = _task_locks(plan)
         if locks is None:
