@@ -61,10 +61,12 @@ AUTO_BATCH_SIZE = 32
 #: An epoch whose mean training loss exceeds this many times the loss of a constant
 #: prediction (uniform probabilities, or the targets' mean) is taken to be diverging.
 DIVERGING_LOSS_RATIO = 100.0
-#: The largest input magnitude a fit accepts. Beyond the square root of float32's
-#: largest value an input's square overflows, and an SGD step grows the first layer's
-#: weights in proportion to the inputs, so that the next products of weights and
-#: inputs overflow: the fit would end with a network whose outputs are not finite.
+#: The largest input magnitude fit and predict accept. Beyond the square root of
+#: float32's largest value an input's square overflows, and an SGD step grows the first
+#: layer's weights in proportion to the inputs, so that the next products of weights
+#: and inputs overflow: the fit would end with a network whose outputs are not finite.
+#: A trained network's products of such inputs overflow all the same, into NaN
+#: probabilities.
 MAX_INPUT = float(np.sqrt(np.finfo(DTYPE).max))
 _kernels_ready = False
 
@@ -75,15 +77,15 @@ def _generator_from(random_state):
 
 
 def _check_input_scale(X):
-    """Refuse inputs too large to train on in float32 (see :data:`MAX_INPUT`), in two
-    passes over the stored values and no copy."""
+    """Refuse inputs too large for the network's float32 (see :data:`MAX_INPUT`), in
+    two passes over the stored values and no copy."""
     values = X.data if sp.issparse(X) else X
     if values.size == 0:
         return
     largest = max(float(values.max()), -float(values.min()))
     if largest > MAX_INPUT:
         raise ValueError(
-            f"Input X holds values up to {largest:.3g} in magnitude. Training computes "
+            f"Input X holds values up to {largest:.3g} in magnitude. The network computes "
             f"in float32, where inputs beyond {MAX_INPUT:.3g} make the products of "
             "weights and inputs overflow; scale the features, for instance with "
             "StandardScaler.")
@@ -1041,5 +1043,6 @@ class BaseSETMLP(BaseEstimator):
         """The output head's values on ``X``, in float64: shape (n_samples, n_outputs_)."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=DTYPE, reset=False)
+        _check_input_scale(X)
         with kernel_threads():
             return self.network_.predict(X).astype(np.float64)

@@ -94,17 +94,24 @@ def test_string_column_is_refused_with_its_value():
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_inputs_too_large_to_train_on_in_float32_are_refused(sparse):
+def test_inputs_too_large_for_float32_are_refused(sparse):
     """One SGD step on an input of 1e30 grows the weights to 1e27, and the next product
-    overflows float32: the fit would end with a network predicting NaN."""
+    overflows float32: the fit would end with a network predicting NaN. A trained
+    network's products of such an input overflow too."""
     from scipy.sparse import csr_array
 
+    container = csr_array if sparse else np.asarray
     X = np.array([[0.0, 1.0], [1e30, 2.0], [3.0, -1e20]])
-    with pytest.raises(ValueError, match="Input X holds values up to 1e\\+30.*StandardScaler"):
-        _tiny().fit(csr_array(X) if sparse else X, [0, 1, 0])
+    too_large = "Input X holds values up to 1e\\+30.*StandardScaler"
+    with pytest.raises(ValueError, match=too_large):
+        _tiny().fit(container(X), [0, 1, 0])
     X[1, 0] = 1e19  # within the square root of float32's largest value (1.8e19)
     X[2, 1] = -1e19
-    _tiny().fit(csr_array(X) if sparse else X, [0, 1, 0])
+    clf = _tiny().fit(container(X), [0, 1, 0])
+    assert np.all(np.isfinite(clf.predict_proba(container(X))))
+    X[2, 0] = -1e30
+    with pytest.raises(ValueError, match=too_large):
+        clf.predict(container(X))
 
 
 def test_single_class_is_refused():
