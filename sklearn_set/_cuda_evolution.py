@@ -32,7 +32,7 @@ import numpy as np
 from numba import config, cuda
 
 from ._cuda_kernels import THREADS, blocks
-from ._kernels import _uniform
+from ._draws import mix64, uniform
 
 __all__ = ["evolve_layer", "exclusive_scan", "select_smallest", "REGROW_KINDS"]
 
@@ -50,15 +50,6 @@ _PASSES = ((15, 16), (0, 15))  # (shift, width), most significant first
 
 
 # -- small utilities ------------------------------------------------------------------
-@cuda.jit(device=True)
-def _mix(seed, k):
-    """SplitMix64's finaliser of ``seed + k * golden``: 64 random bits per ``k``."""
-    h = seed + np.uint64(k) * np.uint64(0x9E3779B97F4A7C15)
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
 @cuda.jit(device=True)
 def _sort_segment(keys, values, start, stop):
     """Insertion sort of ``keys[start:stop]``, ``values`` moved along (pass ``keys``
@@ -264,8 +255,8 @@ def _draw_candidates(seed, n_in, n_out, enumerate_all, rows, columns, row_counts
         i = k // n_out
         j = k - i * n_out
     else:
-        i = np.int64(_mix(seed, 2 * k) % np.uint64(n_in))
-        j = np.int64(_mix(seed, 2 * k + 1) % np.uint64(n_out))
+        i = np.int64(mix64(seed, 2 * k) % np.uint64(n_in))
+        j = np.int64(mix64(seed, 2 * k + 1) % np.uint64(n_out))
     rows[k] = i
     columns[k] = j
     cuda.atomic.add(row_counts, i, 1)
@@ -302,7 +293,7 @@ def _accept_candidates(indptr, indices, removed, row_start, bucket_columns, seed
         if p < end and indices[p] == column and removed[p] == 0:
             continue
         group[s] = 0
-        priority[s] = np.int32(_mix(seed, i * n_out + column) >> np.uint64(33))
+        priority[s] = np.int32(mix64(seed, i * n_out + column) >> np.uint64(33))
         cuda.atomic.add(n_valid, 0, 1)
 
 
@@ -361,10 +352,10 @@ def _initial_weight(seed, key, kind, limit):
     from its position's hash."""
     if kind == 0:
         return np.float32(0.0)
-    u = _uniform(seed, key, 0, 2)
+    u = uniform(seed, key, 0, 2)
     if kind == 1:
         return np.float32((2.0 * u - 1.0) * limit)
-    v = _uniform(seed, key, 1, 2)
+    v = uniform(seed, key, 1, 2)
     return np.float32(0.1 * math.sqrt(-2.0 * math.log(1.0 - u)) * math.cos(2.0 * math.pi * v))
 
 

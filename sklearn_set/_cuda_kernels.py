@@ -25,7 +25,8 @@ import math
 import numpy as np
 from numba import config, cuda
 
-from ._kernels import _activation, _momentum, _uniform
+from ._draws import keep_threshold, keeps, unit_key
+from ._kernels import _activation, _momentum
 
 __all__ = [
     "THREADS", "LANES", "blocks",
@@ -93,13 +94,13 @@ def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, k
     j, b = _cell(out.shape)
     if j < 0:
         return
-    batch = out.shape[1]
     z = bias[j]
     for q in range(t_indptr[j], t_indptr[j + 1]):
         z += weights[t_order[q]] * x[t_indices[q], b]
     a, derivative = _activation(z, kind, slope, _ZERO, _ONE)
     if keep < 1.0:
-        mask = np.float32(1.0 / keep) if _uniform(seed, j, b, batch) < keep else _ZERO
+        kept = keeps(unit_key(seed, j), b, keep_threshold(keep))
+        mask = np.float32(1.0 / keep) if kept else _ZERO
         a *= mask
         derivative *= mask
     out[j, b] = a

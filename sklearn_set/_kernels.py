@@ -21,6 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._draws import keep_threshold, keeps_vectorised, unit_key
 from ._jit import cached_njit, sized_njit, specialised
 
 __all__ = [
@@ -145,18 +146,6 @@ def _activation(z, kind, slope, zero, one):
 
 
 @njit(inline="always")
-def _uniform(seed, j, b, batch):
-    """A uniform draw in [0, 1) for unit ``j`` and sample ``b``: a hash of the position
-    and the pass's ``seed`` (SplitMix64's finaliser), so that a dropout mask depends on
-    neither the thread count nor the order of evaluation."""
-    h = seed + (np.uint64(j) * np.uint64(batch) + np.uint64(b)) * np.uint64(0x9E3779B97F4A7C15)
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    h = h ^ (h >> np.uint64(31))
-    return np.float64(h >> np.uint64(40)) * (1.0 / 16777216.0)
-
-
-@njit(inline="always")
 def _activate_any_row(out, local_gradient, j, kind, slope, with_gradient):
     """Row ``j``'s activation of any ``kind`` but ReLU, and its derivative if asked."""
     zero, one = out.dtype.type(0.0), out.dtype.type(1.0)
@@ -211,8 +200,9 @@ def _activate_row(out, local_gradient, j, kind, slope, keep, seed):
         _activate_other_row(out, local_gradient, j, kind, slope, with_gradient)
     if keep < 1.0:
         scale = out.dtype.type(1.0 / keep)
+        key, threshold = unit_key(seed, j), keep_threshold(keep)
         for b in range(batch):
-            mask = scale if _uniform(seed, j, b, batch) < keep else zero
+            mask = scale if keeps_vectorised(key, b, threshold) else zero
             out[j, b] *= mask
             if with_gradient:
                 local_gradient[j, b] *= mask

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
+from numba import njit
 from numpy.testing import assert_allclose
 
 from sklearn_set import _kernels
 from sklearn_set._compile import warm_up
+from sklearn_set._draws import keeps, keeps_vectorised
 
 from . import _reference as ref
 from .conftest import edge_case_topologies, random_topology
@@ -244,6 +246,39 @@ def test_dropout_is_drawn_in_the_kernel_from_the_seed_alone(rng):
     assert np.abs(kept.mean(axis=1) - 0.7).max() < 0.25
     other, _ = _forward(topology, weights, bias, x, "relu", keep=0.7, seed=12346)
     assert 0.3 < np.mean((other != 0) != kept) < 0.5  # another seed, another mask
+    # neighbouring units and samples keep independently: correlations near 0 (sd 0.006)
+    for a, b in ((kept[:, 1:], kept[:, :-1]), (kept[1:], kept[:-1]), (kept, other != 0)):
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.03
+
+
+@njit
+def _keep_draws(keys, samples, thresholds, vectorised):
+    out = np.empty((keys.shape[0], samples.shape[0]), dtype=np.bool_)
+    for k in range(keys.shape[0]):
+        for s in range(samples.shape[0]):
+            if vectorised:
+                out[k, s] = keeps_vectorised(keys[k], samples[s], thresholds[k])
+            else:
+                out[k, s] = keeps(keys[k], samples[s], thresholds[k])
+    return out
+
+
+def test_the_cpus_vectorised_dropout_draw_is_the_reference_draw(rng):
+    """The CPU's kernels draw dropout in 32-bit IR, the GPU's with the reference in
+    64-bit integers: both must keep the same units."""
+    keys = np.concatenate([[0, 1, 2**31, 2**32 - 1],
+                           rng.integers(0, 2**32, 200)]).astype(np.uint32)
+    samples = np.concatenate([np.arange(70), [2**20, 2**31 - 1]]).astype(np.int64)
+    thresholds = rng.integers(0, 2**24 + 1, keys.shape[0])
+    thresholds[:3] = (0, 2**24, 2**23)
+    vectorised = _keep_draws(keys, samples, thresholds, True)
+    np.testing.assert_array_equal(vectorised, _keep_draws(keys, samples, thresholds, False))
+    # and the reference is the hash it documents, in Python integers
+    h = (int(keys[5]) + int(samples[3]) * 0x9E3779B9) % 2**32
+    for multiplier, shift in ((0x7FEB352D, 16), (0x846CA68B, 15)):
+        h = ((h ^ (h >> shift)) * multiplier) % 2**32
+    assert vectorised[5, 3] == (((h ^ (h >> 16)) >> 8) < thresholds[5])
+    assert not vectorised[0].any() and vectorised[1].all()  # keep 0 and keep 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
