@@ -9,7 +9,10 @@ the last column is the speed-up of the epochs alone. The kernels are then timed 
 on the model's own first and second layers (1024 x 3000 and 3000 x 3000) at the same
 batch: the fused forward (products, ReLU and dropout), the fused backward (input
 gradient, its activation derivative, and the momentum update) and the first layer's
-update (no input gradient).
+update (no input gradient). Where the output layer is full (3000 x 20 at epsilon 20),
+its training step is timed as a fit takes it, by BLAS on one thread, and by the sparse
+kernels, which use every thread: which of the two a fit should take depends on the
+core count, which this shows.
 
     python benchmarks/bench_threads.py [--dataset coil20] [--epochs 3] [--repeats 21]
     python benchmarks/bench_threads.py --synthetic   # where the datasets are not at hand
@@ -26,12 +29,15 @@ import warnings
 import numba
 import numpy as np
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from bench_kernels import median_seconds  # this folder's, as scripts run from it
 from sklearn_set import SETMLPClassifier
 from sklearn_set._kernels import (
+    IDENTITY,
     RELU,
     backward_momentum_update,
+    bias_momentum_update,
     sddmm_momentum_update,
     spmm_activate,
 )
@@ -92,8 +98,42 @@ def kernel_steps(clf, X, batch):
         sddmm_momentum_update(t1.indptr, t1.indices, x, delta_first, first.weights,
                               first.velocity, lr, mom, decay, False)
 
-    return {"forward (2 layers)": forward, "backward (layer 2)": backward,
-            "update (layer 1)": first_update}
+    steps = {"forward (2 layers)": forward, "backward (layer 2)": backward,
+             "update (layer 1)": first_update}
+    output = clf.network_.layers[-1]
+    if output.is_full:
+        steps.update(full_layer_steps(output, batch, rng))
+    return steps
+
+
+def full_layer_steps(layer, batch, rng):
+    """A full layer's training step (forward, then backward with the input gradient
+    and the update) the way a fit takes it, by BLAS on one thread, and by the sparse
+    kernels, which threads share: at full density both compute the same products."""
+    t = layer.topology
+    t.transposed()
+    x = np.abs(rng.standard_normal((t.n_in, batch))).astype(np.float32)
+    local = (rng.random((t.n_in, batch)) < 0.7).astype(np.float32)
+    delta = rng.standard_normal((t.n_out, batch)).astype(np.float32) / batch
+    out = np.empty((t.n_out, batch), dtype=np.float32)
+    below = np.empty_like(x)
+    scratch = np.empty(t.nnz, dtype=np.float32)
+    lr, mom, decay = np.float32(1e-9), np.float32(0.9), np.float32(0.0)
+    nothing = np.empty((0, 0), dtype=np.float32)
+
+    def by_blas():
+        layer.forward(x, t_weights=scratch, strict=False)
+        layer.sgd_step(x, delta, lr, mom, decay, local_gradient=local, scratch=scratch)
+
+    def by_kernels():
+        spmm_activate(t.t_indptr, t.t_indices, t.t_order, layer.weights, layer.bias, x,
+                      IDENTITY, np.float32(0), 1.0, np.uint64(0), out, nothing, scratch)
+        backward_momentum_update(t.indptr, t.indices, x, delta, layer.weights,
+                                 layer.velocity, lr, mom, decay, False, below, local)
+        bias_momentum_update(layer.bias, layer.bias_velocity, delta, lr, mom, False)
+
+    name = f"{t.n_in} x {t.n_out} full"
+    return {f"{name}, BLAS": by_blas, f"{name}, kernels": by_kernels}
 
 
 def main():
@@ -139,8 +179,9 @@ def main():
         # initialisation), which s/epoch spreads over the epochs
         per_epoch = np.array([fit, epochs]) / clf.n_iter_
         reference = per_epoch if reference is None else reference
-        timings = {name: median_seconds(step, args.repeats)
-                   for name, step in kernel_steps(clf, X, 32).items()}
+        with threadpool_limits(limits=1, user_api="blas"):  # as in a fit
+            timings = {name: median_seconds(step, args.repeats)
+                       for name, step in kernel_steps(clf, X, 32).items()}
         rows.append((threads, per_epoch[0], kernels, outside, evolve, fit - epochs,
                      reference / per_epoch, timings))
     print(header)
