@@ -3,10 +3,10 @@
 The same CSR layout as the CPU kernels of :mod:`._kernels` (see there): weights in
 canonical order (by input neuron, ``indptr``/``indices``), the transposed view
 (``t_indptr``/``t_indices``/``t_order``) for the forward pass, activations stored
-``(n_neurons, batch)``. The elementwise rules (activation, dropout hash, momentum
-rule) are the CPU kernels' own inline functions, compiled for the device, so that both
-sides compute the same thing: a dropout mask drawn from one seed is the same mask on
-either.
+``(n_neurons, batch)``. The elementwise rules (activation, momentum rule) are the CPU
+kernels' own inline functions, compiled for the device, and the dropout draw is the
+reference form of the CPU's (:func:`._draws.keeps`), so that both sides compute the
+same thing: a dropout mask drawn from one seed is the same mask on either.
 
 Threads are laid out one per ``(neuron, sample)`` with the sample fastest, so that a
 warp reads consecutive samples of one row: every activation read is coalesced. The

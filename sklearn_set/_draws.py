@@ -101,4 +101,3 @@ def keeps_vectorised(typingctx, key, b, threshold):
                                    threshold)
 
     return signature, codegen
-
