@@ -376,6 +376,34 @@ def test_kernels_honour_the_thread_limit_joblib_sets(monkeypatch):
     assert numba.get_num_threads() == before  # restored
 
 
+@pytest.mark.parametrize("growth", ["random", "gradient"])
+def test_a_fit_is_the_same_at_any_thread_count(monkeypatch, growth):
+    """Dropout masks, the threaded products and the threaded evolution of a layer of
+    80 000 connections: one thread and all of them train the same network."""
+    import numba
+
+    seen = _during_training(monkeypatch, numba.get_num_threads)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((256, 50)), rng.integers(0, 3, 256)
+    params = dict(hidden_layer_sizes=(1000, 1000), epsilon=40, max_iter=2, dropout=0.3,
+                  growth=growth, random_state=0)
+    fits = []
+    for limit in ("1", None):
+        if limit is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", limit)
+        fits.append(SETMLPClassifier(**params).fit(X, y))
+    one, every = fits
+    assert set(seen) == {1, numba.config.NUMBA_NUM_THREADS}
+    assert max(layer.topology.nnz for layer in every.network_.layers) > 65536
+    for a, b in zip(one.network_.layers, every.network_.layers, strict=True):
+        np.testing.assert_array_equal(a.topology.indices, b.topology.indices)
+        np.testing.assert_array_equal(a.weights, b.weights)
+        np.testing.assert_array_equal(a.bias, b.bias)
+    assert one.loss_curve_ == every.loss_curve_
+
+
 def test_blas_runs_on_one_thread_while_the_kernels_run(monkeypatch):
     # full layers multiply with BLAS, whose spinning threads would fight Numba's
     from threadpoolctl import threadpool_info
