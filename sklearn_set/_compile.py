@@ -147,8 +147,9 @@ def _topology(plan, threaded=False):
     ``threaded`` kernels: sparse enough that positions are drawn, not enumerated.
 
     A plan whose layers are all small but whose gradient growth draws many
-    candidates needs only the threaded draw: 70 000 positions in a layer of 400, which
-    leaves out the threaded transposed view (1.4 s of a 2-core compile)."""
+    candidates needs only the threaded draw: 70 000 positions in a 1000 x 1000 layer
+    of 400 connections, which leaves out the threaded transposed view (1.4 s of a
+    2-core compile)."""
     if threaded and not plan.large_layers:
         small = SparseMLP.erdos_renyi([1000, 1000], 0.2, np.random.default_rng(0),
                                       dtype=plan.dtype).layers[0].topology
