@@ -85,6 +85,8 @@ class KernelPlan(NamedTuple):
     large_layers: bool = False
     #: Whether a layer's outputs on a batch are enough for threaded bias updates.
     wide_layers: bool = False
+    #: Whether a batch of the inputs is large enough for the threaded gather.
+    wide_inputs: bool = False
     #: Whether a hidden layer is fully connected (multiplied by BLAS, then activated).
     full_hidden: bool = False
     #: Where evolution regrows, one of :data:`._growth.GROWTH_RULES`.
@@ -107,6 +109,7 @@ class KernelPlan(NamedTuple):
                     for (n_in, n_out), nnz in zip(shapes, sizes, strict=False))
         return cls(large_layers=max(sizes) >= PARALLEL_MIN_WORK,
                    wide_layers=max(layer_sizes[1:]) * batch_size >= PARALLEL_MIN_WORK,
+                   wide_inputs=layer_sizes[0] * batch_size >= PARALLEL_MIN_WORK,
                    full_hidden=full_hidden, many_draws=draws >= PARALLEL_MIN_WORK, **plan)
 
 
@@ -195,8 +198,6 @@ def _step(plan):
     momentum updates of full layers and of biases."""
     _updates(plan)
     dtype = np.dtype(plan.dtype)
-    x = np.ones((2, 3), dtype=dtype)
-    gather_columns(x, np.zeros(3, dtype=np.intp), np.empty((3, 3), dtype=dtype))
     output = np.full((1, 3), 0.5, dtype=dtype)
     if plan.output == "softmax":
         softmax(output)
@@ -225,9 +226,11 @@ def _gradient_signal(plan):
 
 
 def _updates(plan, threaded=False):
-    """The momentum updates of full layers (and of every layer, with clipping) and of
-    biases."""
+    """The batch gather, and the momentum updates of full layers (and of every layer,
+    with clipping) and of biases."""
     dtype = np.dtype(plan.dtype)
+    gather_columns(np.ones((2, 3), dtype=dtype), np.zeros(3, dtype=np.intp),
+                   np.empty((3, 3), dtype=dtype), parallel=threaded)
     zero = dtype.type(0.0)
     ones = np.ones(1, dtype=dtype)
     momentum_update(ones.copy(), np.zeros(1, dtype=dtype), ones, zero, zero, zero, False,
@@ -257,7 +260,8 @@ TASKS = {
     "removal_threaded": (_threaded(_removal), lambda plan: plan.large_layers),
     "removal": (_removal, lambda plan: True),
     "updates_threaded": (_threaded(_updates),
-                         lambda plan: plan.large_layers or plan.wide_layers),
+                         lambda plan: plan.large_layers or plan.wide_layers
+                         or plan.wide_inputs),
     "activation_threaded": (_threaded(_activation),
                             lambda plan: plan.full_hidden and plan.wide_layers),
     "activation": (_activation, lambda plan: plan.full_hidden),

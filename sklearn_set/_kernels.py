@@ -440,16 +440,18 @@ def sigmoid_squared_error(proba, y, share, derivative_at_output, delta):
     return 0.5 * loss / n_classes, n_correct
 
 
-@cached_njit()
+@sized_njit()
 def gather_columns(X, rows, out):
     """The samples ``X[rows]`` as columns: ``out[f, b] = X[rows[b], f]``.
 
     The kernels' batch-innermost layout, in one pass, without the copy and the
     transpose of ``X[rows].T``. In blocks of 64 features, so that the writes stay in
-    cache; serial, as a copy of one batch does not pay for threads.
+    cache, and threaded over blocks unless called with ``parallel=False``: a batch of
+    32 samples of 10 000 features took 293 us serially and 141 us on two threads, and
+    the first layer's forward pass on such inputs takes about a millisecond.
     """
     n_features = X.shape[1]
-    for block in range((n_features + 63) // 64):
+    for block in prange((n_features + 63) // 64):
         start = block * 64
         stop = min(start + 64, n_features)
         for b in range(rows.shape[0]):

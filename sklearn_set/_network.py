@@ -90,7 +90,7 @@ def samples_as_columns(X, rows, dtype):
         if X.dtype != dtype or not X.flags.c_contiguous:
             return np.ascontiguousarray(X[rows].T, dtype=dtype)
         columns = np.empty((X.shape[1], rows.shape[0]), dtype=dtype)
-        gather_columns(X, rows, columns)
+        gather_columns(X, rows, columns, parallel=columns.size >= PARALLEL_MIN_WORK)
         return columns
     block = sp.coo_array(X[rows])
     block.sum_duplicates()

@@ -329,3 +329,6 @@ def test_gather_columns_lays_samples_out_batch_innermost(rng):
     out = np.empty((130, 17), dtype=np.float32)
     _kernels.gather_columns(X, rows, out)
     np.testing.assert_array_equal(out, X[rows].T)
+    serial = np.empty_like(out)
+    _kernels.gather_columns(X, rows, serial, parallel=False)
+    np.testing.assert_array_equal(serial, X[rows].T)
