@@ -22,6 +22,7 @@ from numba import cuda
 
 from . import _cuda_kernels as K
 from ._cuda_evolution import REGROW_KINDS, evolve_layer
+from ._draws import SEED_BOUND
 from ._kernels import IDENTITY, LOGISTIC
 from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP, samples_as_columns
 from ._topology import Topology
@@ -180,7 +181,7 @@ class CUDABackend:
         keep = 1.0 - self.dropout if dropping else 1.0
         inputs = [x]
         for k, layer in enumerate(self.layers[:-1]):
-            seed = rng.integers(np.iinfo(np.int64).max) if dropping else 0
+            seed = rng.integers(SEED_BOUND) if dropping else 0
             kind, slope = self._activations[k]
             out, local_gradient = buffers.activations[k], buffers.local_gradients[k]
             K.spmm_activate[K.blocks(out.size), K.THREADS](
@@ -275,8 +276,7 @@ class CUDABackend:
     def evolve(self, zeta, rng, regrow_init):
         if regrow_init not in REGROW_KINDS:
             raise ValueError(f"Unknown regrow_init {regrow_init!r}.")
-        rewired = sum(evolve_layer(layer, zeta, np.uint64(rng.integers(np.iinfo(np.int64).max)),
-                                   regrow_init)
+        rewired = sum(evolve_layer(layer, zeta, np.uint64(rng.integers(SEED_BOUND)), regrow_init)
                       for layer in self.layers)
         self._fresh = False
         return rewired

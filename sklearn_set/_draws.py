@@ -13,8 +13,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["DROPOUT_BITS", "keep_threshold", "keeps", "keeps_vectorised", "mix64",
-           "uniform", "unit_key"]
+__all__ = ["DROPOUT_BITS", "SEED_BOUND", "keep_threshold", "keeps", "keeps_vectorised",
+           "mix64", "uniform", "unit_key"]
 
 _GOLDEN64 = 0x9E3779B97F4A7C15
 _GOLDEN32 = 0x9E3779B9
@@ -22,6 +22,9 @@ _GOLDEN32 = 0x9E3779B9
 #: hash whose output bits each flip with probability close to one half for any input
 #: bit flipped.
 _LOWBIAS32 = (0x7FEB352D, 0x846CA68B)
+#: The seeds of these draws (one per layer and batch for dropout, per layer and step
+#: for the GPU's regrowth) are drawn from numpy below this bound.
+SEED_BOUND = np.iinfo(np.int64).max
 #: Bits of a dropout draw: a unit is kept where its draw is below ``keep * 2**24``.
 DROPOUT_BITS = 24
 _MASK32 = np.uint64(0xFFFFFFFF)

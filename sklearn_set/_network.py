@@ -11,6 +11,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from ._draws import SEED_BOUND
 from ._kernels import (
     IDENTITY,
     LOGISTIC,
@@ -70,8 +71,6 @@ PREDICT_MIN_CHUNK = 64
 #: A network's scratch arrays, kept between passes and never persisted: weights in
 #: transposed order for the forward pass, and every layer's gradient for clipping.
 _SCRATCH = ("_t_weights", "_gradients")
-#: Dropout seeds are drawn below this bound, once per layer and batch.
-_SEED_BOUND = np.iinfo(np.int64).max
 
 
 def samples_as_columns(X, rows, dtype):
@@ -553,7 +552,7 @@ class SparseMLP:
         for k, layer in enumerate(self.layers[:-1]):
             if keep_gradient:
                 cache.inputs.append(x)
-            seed = rng.integers(_SEED_BOUND) if dropping else 0
+            seed = rng.integers(SEED_BOUND) if dropping else 0
             activation = self._activation(k, 1.0 - self.dropout if dropping else 1.0, seed)
             local_gradient = np.empty((layer.topology.n_out, x.shape[1]), dtype=x.dtype) \
                 if keep_gradient else None
