@@ -47,6 +47,7 @@ def measure(dataset, hidden, epochs, epsilon, max_grad_norm=None):
     import time
     import warnings
 
+    import numba
     import numpy as np
     from sklearn.preprocessing import StandardScaler
 
@@ -68,7 +69,11 @@ def measure(dataset, hidden, epochs, epsilon, max_grad_norm=None):
     history = clf.history_[1:]  # the first epoch pays for page faults of fresh buffers
     shares = {key: float(np.mean([r.get(key, np.nan) for r in history]))
               for key in ("seconds_train", "seconds_kernels", "seconds_evolve")}
-    return {"seconds_per_epoch": seconds, **shares}
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no threaded kernel ran
+        layer = "none"
+    return {"seconds_per_epoch": seconds, **shares, "layer": layer}
 
 
 def child(tree, args):
@@ -112,9 +117,10 @@ def main():
             runs["this checkout"].append(child(ROOT, args))
             runs[args.against].append(child(old, args))
     clipping = "" if args.max_grad_norm is None else f", max_grad_norm {args.max_grad_norm}"
+    layers = sorted({r.get("layer", "?") for results in runs.values() for r in results})
     print(f"{args.dataset}, hidden {hidden}, epsilon {args.epsilon}{clipping}, batch 32, "
-          f"{args.epochs} epochs a fit, "
-          f"{args.rounds} rounds, {os.cpu_count()} cores")
+          f"{args.epochs} epochs a fit, {args.rounds} rounds, {os.cpu_count()} cores, "
+          f"threading layer {'/'.join(layers)}")
     print(f"{'tree':<16} {'s/epoch (median)':>17} {'all rounds':>24} {'outside kernels':>16}")
     medians = {}
     for name, results in runs.items():

@@ -160,7 +160,8 @@ def main():
                   n_iter_no_change=10**6)
     SETMLPClassifier(**params, max_iter=2).fit(X, y)  # compile, or load from the cache
     print(f"{args.dataset}, hidden {hidden}, batch 32; {os.cpu_count()} cores, "
-          f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}")
+          f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}, "
+          f"threading layer {numba.threading_layer()}")
     header = (f"{'threads':>7} {'s/epoch':>8} {'kernels':>8} {'outside':>8} {'evolve':>8}"
               f" {'setup':>8} {'speed-up':>8} {'epochs only':>11}")
     rows, reference = [], None

@@ -405,6 +405,28 @@ def test_a_fit_is_the_same_at_any_thread_count(monkeypatch, growth):
     assert one.loss_curve_ == every.loss_curve_
 
 
+def test_a_fit_is_the_same_however_the_threads_share_the_rows():
+    """Numba's TBB layer hands a loop's rows out in pieces as threads free up, where
+    OpenMP gives each thread one fixed share: pieces of 7 rows (dropout, the products
+    and the evolution of layers of 80 000 connections) train the same network as one
+    share per thread."""
+    import numba
+
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((256, 50)), rng.integers(0, 3, 256)
+    params = dict(hidden_layer_sizes=(1000, 1000), epsilon=40, max_iter=2, dropout=0.3,
+                  random_state=0)
+    shared = SETMLPClassifier(**params).fit(X, y)
+    with numba.parallel_chunksize(7):
+        pieces = SETMLPClassifier(**params).fit(X, y)
+    assert numba.get_parallel_chunksize() == 0  # restored
+    assert max(layer.topology.nnz for layer in shared.network_.layers) > 65536
+    for a, b in zip(shared.network_.layers, pieces.network_.layers, strict=True):
+        np.testing.assert_array_equal(a.topology.indices, b.topology.indices)
+        np.testing.assert_array_equal(a.weights, b.weights)
+    assert shared.loss_curve_ == pieces.loss_curve_
+
+
 def test_blas_runs_on_one_thread_while_the_kernels_run(monkeypatch):
     # full layers multiply with BLAS, whose spinning threads would fight Numba's
     from threadpoolctl import threadpool_info
