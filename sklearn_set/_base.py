@@ -758,11 +758,27 @@ class BaseSETMLP(BaseEstimator):
         self.network_.output = self._output_head()  # a warm start may change the loss
         self._backend = make_backend(self.device, self.network_, data, DTYPE, batch_size)
         try:
-            return self._run_epochs_on_backend(data, batch_size, rng, schedule, clock,
-                                               incremental, validation)
+            clock = self._run_epochs_on_backend(data, batch_size, rng, schedule, clock,
+                                                incremental, validation)
         finally:  # the fitted network, up to date, on the host, even after an error
             self.network_ = self._backend.host()
             del self._backend
+        self._check_last_update()
+        return clock
+
+    def _check_last_update(self):
+        """Raise if the last update diverged. Each batch's loss, L2 term included,
+        catches the update before it; nothing comes after the last one but this
+        check, the same L2 term: without it a fit could end with weights whose
+        products overflow, and predict NaN."""
+        if np.isfinite(self.network_.squared_norm()):
+            return
+        raise FloatingPointError(
+            f"The weights' squared norm overflows after the last update of epoch "
+            f"{self.n_iter_}: training diverged in that update; try a smaller "
+            f"learning_rate_init (now {self._learning_rate()}). The model keeps those "
+            "weights, and predicts NaN."
+        )
 
     def _host_network(self):
         """The network as trained so far, on the host (a no-op on the CPU backend)."""

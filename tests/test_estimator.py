@@ -316,6 +316,32 @@ def test_divergence_stops_at_once_and_keeps_finite_weights():
     assert all(np.isfinite(b).all() for b in clf.intercepts_)
 
 
+@pytest.mark.parametrize("learning_rate_init", [1e30, 1e300])
+def test_a_divergence_in_the_last_update_raises(learning_rate_init):
+    """Each batch's loss catches the update before it, and the last update is checked
+    after it: one batch of one epoch at 1e30 leaves finite weights whose products
+    overflow (NaN probabilities), at 1e300 infinite ones. ``partial_fit`` too."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 2, 40)
+    params = dict(hidden_layer_sizes=(8,), batch_size=40, random_state=0,
+                  learning_rate_init=learning_rate_init)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FloatingPointError, match="last update of epoch 1.*smaller "
+                                                     "learning_rate_init"):
+            SETMLPClassifier(**params, max_iter=1).fit(X, y)
+        with pytest.raises(FloatingPointError, match="last update of epoch 1"):
+            SETMLPClassifier(**params).partial_fit(X, y, classes=[0, 1])
+    if learning_rate_init < np.finfo(np.float32).max:  # else numpy warns of its cast
+        assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], \
+            [str(w.message) for w in caught]
+    # a step that stays finite passes the check
+    assert np.isfinite(SETMLPClassifier(**dict(params, learning_rate_init=1e-3), max_iter=1)
+                       .fit(X, y).predict_proba(X)).all()
+
+
 def test_warm_start_refuses_a_different_number_of_hidden_layers():
     X, y = _blobs()
     clf = _small(max_iter=2, warm_start=True).fit(X, y)
