@@ -95,7 +95,7 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, radix_bits, zeta, bo
                 seen = 0
                 for d in range(1 << width):
                     seen += _digit_count(histogram, side, d)
-                remaining[side] = int(zeta * seen)
+                remaining[side] = int(zeta * seen)  # weights still to remove
             _next_digit(histogram, side, width, remaining, threshold)
         if every_weight:
             offsets[0] = 0
