@@ -68,6 +68,9 @@ DIVERGING_LOSS_RATIO = 100.0
 #: A trained network's products of such inputs overflow all the same, into NaN
 #: probabilities.
 MAX_INPUT = float(np.sqrt(np.finfo(DTYPE).max))
+#: The largest learning rate and L2 coefficient: the kernels take them in float32,
+#: where larger values would be infinite (and numpy would warn at every cast).
+MAX_COEFFICIENT = float(np.finfo(DTYPE).max)
 _kernels_ready = False
 
 
@@ -180,7 +183,8 @@ PARAMETERS_DOC = """    Parameters
         because evolution runs once per epoch: on the small datasets this estimator
         is for, an epoch must hold enough SGD steps for regrown connections to learn.
     learning_rate_init : float or "auto", default="auto"
-        Constant SGD step size. ``"auto"`` is 0.01 for the classifier, whose
+        Constant SGD step size, at most float32's largest value (3.4e38), as is
+        ``alpha``. ``"auto"`` is 0.01 for the classifier, whose
         cross-entropy gradients are bounded, and 0.001 for the regressor, as in
         :class:`~sklearn.neural_network.MLPRegressor`: squared-error gradients grow
         with the residuals, and the larger step diverges on unscaled features.
@@ -368,11 +372,12 @@ class BaseSETMLP(BaseEstimator):
         "zeta": [Interval(Real, 0, 1, closed="left")],
         "dropout": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
         "loss": [StrOptions({"auto", "log_loss", "squared_error", "original"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, MAX_COEFFICIENT, closed="both")],
         "weight_decay": [Interval(Real, 0, 1, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [StrOptions({"auto"}),
+                               Interval(Real, 0, MAX_COEFFICIENT, closed="right")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],

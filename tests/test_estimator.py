@@ -316,11 +316,12 @@ def test_divergence_stops_at_once_and_keeps_finite_weights():
     assert all(np.isfinite(b).all() for b in clf.intercepts_)
 
 
-@pytest.mark.parametrize("learning_rate_init", [1e30, 1e300])
+@pytest.mark.parametrize("learning_rate_init", [1e30, float(np.finfo(np.float32).max)])
 def test_a_divergence_in_the_last_update_raises(learning_rate_init):
     """Each batch's loss catches the update before it, and the last update is checked
     after it: one batch of one epoch at 1e30 leaves finite weights whose products
-    overflow (NaN probabilities), at 1e300 infinite ones. ``partial_fit`` too."""
+    overflow (NaN probabilities), at float32's largest value infinite ones.
+    ``partial_fit`` too."""
     import warnings
 
     rng = np.random.default_rng(0)
@@ -334,12 +335,21 @@ def test_a_divergence_in_the_last_update_raises(learning_rate_init):
             SETMLPClassifier(**params, max_iter=1).fit(X, y)
         with pytest.raises(FloatingPointError, match="last update of epoch 1"):
             SETMLPClassifier(**params).partial_fit(X, y, classes=[0, 1])
-    if learning_rate_init < np.finfo(np.float32).max:  # else numpy warns of its cast
-        assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], \
-            [str(w.message) for w in caught]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], \
+        [str(w.message) for w in caught]
     # a step that stays finite passes the check
     assert np.isfinite(SETMLPClassifier(**dict(params, learning_rate_init=1e-3), max_iter=1)
                        .fit(X, y).predict_proba(X)).all()
+
+
+@pytest.mark.parametrize("param", ["learning_rate_init", "alpha"])
+def test_coefficients_beyond_float32_are_refused(param):
+    """The kernels take them in float32, where they would be infinite: refused before
+    training, rather than a warning from numpy's cast at every batch."""
+    X, y = _blobs()
+    with pytest.raises(ValueError, match=f"'{param}' parameter"):
+        _small(**{param: 1e39}).fit(X, y)
+    _small(**{param: float(np.finfo(np.float32).max)})._validate_params()  # the largest
 
 
 def test_warm_start_refuses_a_different_number_of_hidden_layers():
