@@ -14,6 +14,7 @@ import time
 import warnings
 from numbers import Integral, Real
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
@@ -92,6 +93,21 @@ def _check_input_scale(X):
             f"in float32, where inputs beyond {MAX_INPUT:.3g} make the products of "
             "weights and inputs overflow; scale the features, for instance with "
             "StandardScaler.")
+
+
+def _print_threads():
+    """``verbose=2``'s line on how the kernels ran: on how many threads, and under
+    which of Numba's threading layers, which decides how much a fit loses when other
+    programs share the cores (README, "On a busy machine")."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no threaded kernel has run
+        return
+    line = f"Numba kernels on {numba.get_num_threads()} threads, threading layer {layer}"
+    if layer == "omp":
+        line += " (with tbb installed, Numba takes TBB, which keeps its speed when other " \
+                "programs share the cores)"
+    print(line)
 
 
 def _batch(X, y, sample_weight, rows):
@@ -798,7 +814,7 @@ class BaseSETMLP(BaseEstimator):
         no_improvement = 0
         stopped = False
         warned_diverging = False
-        for _ in range(1 if incremental else self.max_iter):
+        for index in range(1 if incremental else self.max_iter):
             epoch += 1
             record, batch = self._train_epoch(data, batch_size, rng, schedule, epoch, batch)
             if not warned_diverging:
@@ -821,6 +837,8 @@ class BaseSETMLP(BaseEstimator):
                                                                  widths)
                 record["rewired"] += rewired
                 record["seconds_evolve"] += seconds
+            if index == 0 and self.verbose >= 2 and self.device == "cpu":
+                _print_threads()  # known once a threaded kernel has run
             self._finish_epoch(record, pruned)
             if stopped:
                 break

@@ -206,3 +206,21 @@ def test_verbose_two_adds_timings(capsys):
     assert "forward" not in one
     assert "forward" in two and "evolution" in two
     assert "training outside the kernels" in two and "of the epoch)" in two
+
+
+def test_verbose_two_names_the_threads_and_their_layer(capsys):
+    import numba
+
+    from sklearn_set._threads import thread_limit
+
+    X, y = _data()
+    _model(max_iter=2, verbose=2).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    threads = [line for line in lines if line.startswith("Numba kernels on ")]
+    assert len(threads) == 1  # once per fit, before the first epoch's line
+    assert lines.index(threads[0]) == lines.index(next(
+        line for line in lines if line.startswith("Iteration 1,"))) - 1
+    assert f"threading layer {numba.threading_layer()}" in threads[0]
+    assert f"on {thread_limit()} threads" in threads[0]
+    _model(max_iter=2, verbose=1).fit(X, y)
+    assert "Numba kernels on" not in capsys.readouterr().out
