@@ -77,19 +77,13 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, radix_bits, zeta, bo
         every_weight = shift == magnitude_bits  # the first pass; then the candidates
         width = min(radix_bits, shift)
         shift -= width
-        if every_weight:
-            for c in prange(n_chunks):
-                _clear_histogram(histogram, c, width)
-                for p in range(bounds[c], bounds[c + 1]):
-                    _count_digit(histogram, c, _side(weights[p]),
-                                 np.int64(bits[p]) & magnitude_mask, shift, width, threshold)
-        else:
-            for c in prange(n_chunks):
-                _clear_histogram(histogram, c, width)
-                for q in range(offsets[c], offsets[c + 1]):
-                    p = candidates[q]
-                    _count_digit(histogram, c, _side(weights[p]),
-                                 np.int64(bits[p]) & magnitude_mask, shift, width, threshold)
+        ranges = bounds if every_weight else offsets
+        for c in prange(n_chunks):
+            _clear_histogram(histogram, c, width)
+            for q in range(ranges[c], ranges[c + 1]):
+                p = q if every_weight else candidates[q]
+                _count_digit(histogram, c, _side(weights[p]),
+                             np.int64(bits[p]) & magnitude_mask, shift, width, threshold)
         for side in range(2):
             if every_weight:
                 seen = 0
