@@ -8,8 +8,8 @@ share and spins while it waits, so one slowed thread holds the others back; TBB 
 out work as threads free up and its idle threads yield. Every layer computes the same
 fit (each row of a kernel is summed by one thread, in a fixed order).
 
-Each measurement is ``bench_epoch.py --measure`` (coil20, 3 x 3000 hidden, batch 32)
-in a child process with ``NUMBA_THREADING_LAYER`` set, idle and busy rounds
+Each measurement is ``bench_epoch.py``'s timed fit (coil20, 3 x 3000 hidden, batch
+32) in a child process with ``NUMBA_THREADING_LAYER`` set, idle and busy rounds
 alternating. Prints the median seconds per epoch and the ratios within the run: busy
 over idle for each layer, and each layer over OpenMP. A layer that is not installed
 (TBB needs ``pip install tbb``) is reported as such.
@@ -18,14 +18,13 @@ over idle for each layer, and each layer over OpenMP. A layer that is not instal
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from bench_epoch import ROOT, child  # this folder's, as scripts run from it
+
 LAYERS = ("omp", "tbb", "workqueue")
 SPIN = "while True: pass"
 
@@ -43,12 +42,7 @@ def available(layer):
 
 
 def seconds_per_epoch(layer, args):
-    command = [sys.executable, str(HERE / "bench_epoch.py"), "--measure",
-               "--dataset", args.dataset, "--hidden", args.hidden,
-               "--epochs", str(args.epochs), "--epsilon", "20"]
-    out = subprocess.run(command, env=dict(os.environ, NUMBA_THREADING_LAYER=layer),
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["seconds_per_epoch"]
+    return child(ROOT, args, NUMBA_THREADING_LAYER=layer)["seconds_per_epoch"]
 
 
 def spinning(n):
@@ -65,6 +59,7 @@ def main():
     parser.add_argument("--busy", type=int, default=1,
                         help="processes that spin beside the busy rounds' fits")
     args = parser.parse_args()
+    args.epsilon, args.max_grad_norm = 20.0, None  # bench_epoch's defaults
     if args.busy < 1:
         parser.error("--busy must be at least 1")
     layers = [layer for layer in LAYERS if available(layer)]

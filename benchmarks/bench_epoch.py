@@ -76,11 +76,13 @@ def measure(dataset, hidden, epochs, epsilon, max_grad_norm=None):
     return {"seconds_per_epoch": seconds, **shares, "layer": layer}
 
 
-def child(tree, args):
+def child(tree, args, **environment):
+    """:func:`measure` of ``tree`` in a child process, with ``environment`` added to
+    its variables."""
     from sklearn_set.datasets import search_paths  # this checkout's, for both trees
 
     data = next((p for p in search_paths() if (p / f"{args.dataset}.mat").is_file()), None)
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    env = dict(os.environ, PYTHONPATH=str(tree), **environment)
     if data is not None:
         env["SKLEARN_SET_DATA"] = str(data)
     command = [sys.executable, __file__, "--measure", "--dataset", args.dataset,
