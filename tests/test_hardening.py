@@ -376,6 +376,25 @@ def test_kernels_honour_the_thread_limit_joblib_sets(monkeypatch):
     assert numba.get_num_threads() == before  # restored
 
 
+def _threaded_fit(seed, **params):
+    """Data and parameters of a fit whose kernels and evolution run threaded: a layer
+    of 80 000 connections, with dropout."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((256, 50)), rng.integers(0, 3, 256)
+    return X, y, dict(hidden_layer_sizes=(1000, 1000), epsilon=40, max_iter=2, dropout=0.3,
+                      random_state=0, **params)
+
+
+def _assert_same_fit(a, b):
+    """Two fits of threaded layers trained the same network, to the bit."""
+    assert max(layer.topology.nnz for layer in a.network_.layers) > 65536
+    for first, second in zip(a.network_.layers, b.network_.layers, strict=True):
+        np.testing.assert_array_equal(first.topology.indices, second.topology.indices)
+        np.testing.assert_array_equal(first.weights, second.weights)
+        np.testing.assert_array_equal(first.bias, second.bias)
+    assert a.loss_curve_ == b.loss_curve_
+
+
 @pytest.mark.parametrize("growth", ["random", "gradient"])
 def test_a_fit_is_the_same_at_any_thread_count(monkeypatch, growth):
     """Dropout masks, the threaded products and the threaded evolution of a layer of
@@ -384,10 +403,7 @@ def test_a_fit_is_the_same_at_any_thread_count(monkeypatch, growth):
 
     seen = _during_training(monkeypatch, numba.get_num_threads)
     every_thread = numba.get_num_threads()
-    rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((256, 50)), rng.integers(0, 3, 256)
-    params = dict(hidden_layer_sizes=(1000, 1000), epsilon=40, max_iter=2, dropout=0.3,
-                  growth=growth, random_state=0)
+    X, y, params = _threaded_fit(seed=0, growth=growth)
     fits = []
     for limit in ("1", None):
         if limit is None:
@@ -395,14 +411,8 @@ def test_a_fit_is_the_same_at_any_thread_count(monkeypatch, growth):
         else:
             monkeypatch.setenv("OMP_NUM_THREADS", limit)
         fits.append(SETMLPClassifier(**params).fit(X, y))
-    one, every = fits
     assert set(seen) == {1, every_thread}
-    assert max(layer.topology.nnz for layer in every.network_.layers) > 65536
-    for a, b in zip(one.network_.layers, every.network_.layers, strict=True):
-        np.testing.assert_array_equal(a.topology.indices, b.topology.indices)
-        np.testing.assert_array_equal(a.weights, b.weights)
-        np.testing.assert_array_equal(a.bias, b.bias)
-    assert one.loss_curve_ == every.loss_curve_
+    _assert_same_fit(*fits)
 
 
 def test_a_fit_is_the_same_however_the_threads_share_the_rows():
@@ -412,19 +422,12 @@ def test_a_fit_is_the_same_however_the_threads_share_the_rows():
     share per thread."""
     import numba
 
-    rng = np.random.default_rng(1)
-    X, y = rng.standard_normal((256, 50)), rng.integers(0, 3, 256)
-    params = dict(hidden_layer_sizes=(1000, 1000), epsilon=40, max_iter=2, dropout=0.3,
-                  random_state=0)
+    X, y, params = _threaded_fit(seed=1)
     shared = SETMLPClassifier(**params).fit(X, y)
     with numba.parallel_chunksize(7):
         pieces = SETMLPClassifier(**params).fit(X, y)
     assert numba.get_parallel_chunksize() == 0  # restored
-    assert max(layer.topology.nnz for layer in shared.network_.layers) > 65536
-    for a, b in zip(shared.network_.layers, pieces.network_.layers, strict=True):
-        np.testing.assert_array_equal(a.topology.indices, b.topology.indices)
-        np.testing.assert_array_equal(a.weights, b.weights)
-    assert shared.loss_curve_ == pieces.loss_curve_
+    _assert_same_fit(shared, pieces)
 
 
 def test_blas_runs_on_one_thread_while_the_kernels_run(monkeypatch):
