@@ -11,7 +11,6 @@ network has.
 
 import sys
 import time
-import warnings
 from numbers import Integral, Real
 
 import numba
@@ -53,6 +52,7 @@ from ._network import (
 from ._schedule import EVOLVE_UNITS, ZETA_SCHEDULES, Schedule
 from ._threads import kernel_threads
 from ._topology import erdos_renyi_density
+from ._warn import warn
 
 __all__ = ["BaseSETMLP", "AUTO_BATCH_SIZE"]
 
@@ -606,11 +606,11 @@ class BaseSETMLP(BaseEstimator):
     def _learning_rate(self):
         return self._resolved("learning_rate_init")
 
-    def _batch_size(self, n_samples, warn=True):
+    def _batch_size(self, n_samples, warn_if_clipped=True):
         if self.batch_size == "auto":
             return min(AUTO_BATCH_SIZE, n_samples)
-        if self.batch_size > n_samples and warn:
-            warnings.warn(
+        if self.batch_size > n_samples and warn_if_clipped:
+            warn(
                 f"Got batch_size={self.batch_size} larger than the {n_samples} training "
                 "samples; it is clipped to the sample count."
             )
@@ -702,7 +702,7 @@ class BaseSETMLP(BaseEstimator):
                 f"{len(self._hidden_sizes())}; set warm_start=False to start anew."
             )
         if tuple(self._hidden_sizes()) != built_sizes or self.epsilon != built_epsilon:
-            warnings.warn(
+            warn(
                 f"warm_start continues the network built with hidden_layer_sizes="
                 f"{built_sizes} and epsilon={built_epsilon}; the new "
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r} and epsilon={self.epsilon} "
@@ -718,7 +718,7 @@ class BaseSETMLP(BaseEstimator):
         n_samples, n_features = data_shape
         layer_sizes = [n_features, *self._hidden_sizes(), self.n_outputs_]
         self._warn_dense_layers(layer_sizes)
-        check_fit_memory(layer_sizes, self.epsilon, self._batch_size(n_samples, warn=False),
+        check_fit_memory(layer_sizes, self.epsilon, self._batch_size(n_samples, warn_if_clipped=False),
                          np.dtype(DTYPE).itemsize, clipping=self.max_grad_norm is not None)
         self.network_ = SparseMLP.erdos_renyi(
             layer_sizes, self.epsilon, rng,
@@ -756,7 +756,7 @@ class BaseSETMLP(BaseEstimator):
             if erdos_renyi_density(n_in, n_out, self.epsilon, capped=False) > 1
         ]
         if capped:
-            warnings.warn(
+            warn(
                 f"epsilon={self.epsilon} asks for more connections than there are in "
                 f"hidden layers {'; '.join(capped)}. They are fully connected instead; "
                 "pass epsilon=float('inf') to ask for fully connected layers.",
@@ -846,7 +846,7 @@ class BaseSETMLP(BaseEstimator):
         if best_network is not None:
             self._backend.reload(best_network)
         if not incremental and not stopped:
-            warnings.warn(
+            warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
@@ -860,7 +860,7 @@ class BaseSETMLP(BaseEstimator):
         baseline, prediction = self._constant_loss(y, sample_weight)
         if not (baseline > 0 and loss > DIVERGING_LOSS_RATIO * baseline):
             return False
-        warnings.warn(
+        warn(
             f"The training loss of epoch {self.n_iter_} is {loss:.4g}, "
             f"{loss / baseline:.0f} times that of a constant prediction ({prediction}: "
             f"{baseline:.4g}): training is diverging. Try a smaller learning_rate_init "
@@ -948,7 +948,7 @@ class BaseSETMLP(BaseEstimator):
         if zeta > 0:
 
             def random_batch():
-                rows = rng.choice(X.shape[0], self._batch_size(X.shape[0], warn=False),
+                rows = rng.choice(X.shape[0], self._batch_size(X.shape[0], warn_if_clipped=False),
                                   replace=False)
                 return _batch(X, y, sample_weight, rows)
 
@@ -1032,7 +1032,7 @@ class BaseSETMLP(BaseEstimator):
         this shape: which kernels it runs."""
         return KernelPlan.for_layers(
             [n_features, *self._hidden_sizes(), n_outputs], self.epsilon,
-            self._batch_size(n_samples, warn=False), self.zeta, dtype=np.dtype(DTYPE).name,
+            self._batch_size(n_samples, warn_if_clipped=False), self.zeta, dtype=np.dtype(DTYPE).name,
             clipping=self.max_grad_norm is not None, output=self._output_head(),
             activation=self.activation, growth=self.growth)
 

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from typing import NamedTuple
 
 import numba
@@ -58,6 +57,7 @@ from ._kernels import (
 from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP
 from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_nnz, sample_free_positions
+from ._warn import warn
 
 __all__ = ["KernelPlan", "TASKS", "task_names", "run_tasks", "run_shared_tasks",
            "kernels_cached", "compile_jobs", "compile_processes", "compile_kernels",
@@ -459,8 +459,8 @@ def compile_kernels(plan, n_jobs=None):
                     helper.wait()
             raise
     if problems:
-        warnings.warn("Compiling kernels in parallel processes failed; the fit compiles "
-                      f"what it missed itself. {problems[0]}", RuntimeWarning, stacklevel=2)
+        warn("Compiling kernels in parallel processes failed; the fit compiles what it "
+             f"missed itself. {problems[0]}", RuntimeWarning)
     return time.perf_counter() - start
 
 

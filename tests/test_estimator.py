@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -415,6 +417,42 @@ def test_a_one_epoch_fit_validates_and_warns_like_a_longer_one():
         clf = _small(max_iter=1, early_stopping=True).fit(X, y)
     assert len(clf.validation_scores_) == 1
     assert clf.best_validation_score_ == clf.validation_scores_[0]
+
+
+def test_warnings_point_at_the_line_that_called_the_estimator():
+    # a fixed stacklevel suits one call path; fit, partial_fit and warm starts reach
+    # these warnings through different depths of the package, and through decorators
+    import warnings
+
+    from sklearn.datasets import load_digits
+
+    X, y = _blobs()
+    digits, digit_labels = load_digits(return_X_y=True)
+    digits, digit_labels = digits[:600], digit_labels[:600]  # as the diverging-fit test
+    calls = {
+        "maximum iterations": lambda: _small(max_iter=1).fit(X, y),
+        "clipped to the sample count": lambda: _small(batch_size=1000, max_iter=1).fit(X, y),
+        "connections exceed": lambda: _small(epsilon=50, max_iter=1).fit(X, y),
+        "constant prediction": lambda: SETMLPClassifier(
+            (64,), random_state=0, learning_rate_init=100).partial_fit(
+                digits / 16, digit_labels, classes=np.arange(10)),
+    }
+    for expected, call in calls.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        ours = [w for w in caught if expected in str(w.message)]
+        assert ours, (expected, [str(w.message) for w in caught])
+        assert [w.filename for w in ours] == [__file__] * len(ours), expected
+
+    # within a scikit-learn search, the line is scikit-learn's call of fit
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        GridSearchCV(_small(max_iter=1), {"alpha": [1e-4]}, cv=2).fit(X, y)
+    ours = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert ours
+    assert all(f"{os.sep}sklearn{os.sep}" in w.filename and "sklearn_set" not in w.filename
+               for w in ours), [w.filename for w in ours]
 
 
 # -- sample_weight -------------------------------------------------------------------
