@@ -36,6 +36,11 @@ PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 #: Chunks of fewer weights than this resolve 11 bits of the magnitude per radix
 #: pass, larger ones 16 (see :func:`_radix_bits`).
 _SMALL_CHUNK = 1 << 17
+#: The fewest weights per chunk of a threaded removal. On 2 threads, two chunks took
+#: a third of one chunk's time at 96 000 and 129 000 weights, and two thirds at
+#: 64 000 (README, "One layer"): more than the threads alone give, as if a chunk of
+#: 10^5 weights outgrew a core's cache across the passes.
+_MIN_CHUNK = 1 << 15
 
 
 @cached_njit(inline="always")
@@ -193,7 +198,9 @@ def set_keep_mask(weights, zeta):
     keep : ndarray of bool, shape (nnz,)
     """
     weights = np.ascontiguousarray(weights)
-    n_chunks = max(1, min(numba.get_num_threads(), weights.shape[0] // PARALLEL_MIN_WORK))
+    n_chunks = 1
+    if weights.shape[0] >= PARALLEL_MIN_WORK:  # as the compile plan's threaded removal
+        n_chunks = max(1, min(numba.get_num_threads(), weights.shape[0] // _MIN_CHUNK))
     return _keep_mask_in_chunks(weights, zeta, n_chunks)
 
 
