@@ -718,7 +718,8 @@ class BaseSETMLP(BaseEstimator):
         n_samples, n_features = data_shape
         layer_sizes = [n_features, *self._hidden_sizes(), self.n_outputs_]
         self._warn_dense_layers(layer_sizes)
-        check_fit_memory(layer_sizes, self.epsilon, self._batch_size(n_samples, warn_if_clipped=False),
+        check_fit_memory(layer_sizes, self.epsilon,
+                         self._batch_size(n_samples, warn_if_clipped=False),
                          np.dtype(DTYPE).itemsize, clipping=self.max_grad_norm is not None)
         self.network_ = SparseMLP.erdos_renyi(
             layer_sizes, self.epsilon, rng,
@@ -752,7 +753,7 @@ class BaseSETMLP(BaseEstimator):
         capped = [
             f"{n_in}x{n_out}: epsilon*(n_in+n_out) = {self.epsilon * (n_in + n_out):g} "
             f"connections exceed the n_in*n_out = {n_in * n_out} positions"
-            for n_in, n_out in zip(layer_sizes[1:-2], layer_sizes[2:-1])
+            for n_in, n_out in zip(layer_sizes[1:-2], layer_sizes[2:-1], strict=True)
             if erdos_renyi_density(n_in, n_out, self.epsilon, capped=False) > 1
         ]
         if capped:
@@ -901,7 +902,8 @@ class BaseSETMLP(BaseEstimator):
                 zeta = schedule.zeta_after_batch(epoch, batch)
                 if zeta > 0:
                     start_evolve = time.perf_counter()
-                    rewired += self._evolve(zeta, rng, lambda: _batch(X, y, sample_weight, rows))
+                    rewired += self._evolve(zeta, rng,
+                                           lambda rows=rows: _batch(X, y, sample_weight, rows))
                     seconds_evolve += time.perf_counter() - start_evolve
             train_loss, n_correct = backend.end_epoch()
         except FloatingPointError as error:
@@ -986,7 +988,7 @@ class BaseSETMLP(BaseEstimator):
         if reset or not getattr(self, "_explored", None):
             self._explored = keys
         else:
-            self._explored = [np.union1d(e, k) for e, k in zip(self._explored, keys)]
+            self._explored = [np.union1d(e, k) for e, k in zip(self._explored, keys, strict=True)]
 
     def _finish_epoch(self, record, pruned):
         """Complete ``record`` with the network's state after the epoch, and keep it."""
@@ -996,7 +998,7 @@ class BaseSETMLP(BaseEstimator):
         if self.track_exploration:
             record["explored_fraction"] = [
                 e.shape[0] / (layer.topology.n_in * layer.topology.n_out)
-                for e, layer in zip(self._explored, network.layers)
+                for e, layer in zip(self._explored, network.layers, strict=True)
             ]
         self.loss_curve_.append(record["train_loss"])
         self.loss_ = record["train_loss"]
@@ -1015,7 +1017,7 @@ class BaseSETMLP(BaseEstimator):
         """
         before = sum(network.hidden_layer_sizes)
         keep_masks = []
-        for h, (built, start) in enumerate(zip(self._hidden_sizes(), widths)):
+        for h, (built, start) in enumerate(zip(self._hidden_sizes(), widths, strict=True)):
             floor = max(1, int(np.ceil(self.prune_min_width * built)))
             importance = neuron_importance(network, h, self.prune_criterion)
             if self.prune_percentile is not None:
@@ -1032,7 +1034,8 @@ class BaseSETMLP(BaseEstimator):
         this shape: which kernels it runs."""
         return KernelPlan.for_layers(
             [n_features, *self._hidden_sizes(), n_outputs], self.epsilon,
-            self._batch_size(n_samples, warn_if_clipped=False), self.zeta, dtype=np.dtype(DTYPE).name,
+            self._batch_size(n_samples, warn_if_clipped=False), self.zeta,
+            dtype=np.dtype(DTYPE).name,
             clipping=self.max_grad_norm is not None, output=self._output_head(),
             activation=self.activation, growth=self.growth)
 

@@ -120,7 +120,8 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise ValueError(
-                f"y holds labels {unseen.tolist()} that are not in classes {self.classes_.tolist()}."
+                f"y holds labels {unseen.tolist()} that are not in classes "
+                f"{self.classes_.tolist()}."
             )
         return np.searchsorted(self.classes_, y)
 

@@ -85,7 +85,8 @@ def top_gradient_positions(x, delta, topology, count, block_elements=BLOCK_ELEME
         kept_keys.append(rows.astype(np.int64) * n_out + first + columns)
         n_kept += candidates.shape[0]
         if n_kept > 2 * count:
-            best_scores, best_keys = _top(np.concatenate(kept_scores), np.concatenate(kept_keys), count)
+            best_scores, best_keys = _top(np.concatenate(kept_scores),
+                                          np.concatenate(kept_keys), count)
             kept_scores, kept_keys, n_kept = [best_scores], [best_keys], best_scores.shape[0]
             floor = best_scores.min()
     _, best_keys = _top(np.concatenate([np.empty(0, np.float32), *kept_scores]),

@@ -37,7 +37,7 @@ def estimate_fit_bytes(layer_sizes, epsilon, batch_size, itemsize=4, clipping=Fa
     """
     connections = [
         erdos_renyi_nnz(n_in, n_out, epsilon)
-        for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])
+        for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=True)
     ]
     activations = 3 * batch_size * sum(layer_sizes) * itemsize
     return int(

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._draws import SEED_BOUND
+from ._jit import PARALLEL_MIN_WORK
 from ._kernels import (
     IDENTITY,
     LOGISTIC,
@@ -33,7 +34,6 @@ from ._kernels import (
     spmm_transposed,
     squared_error,
 )
-from ._jit import PARALLEL_MIN_WORK
 from ._topology import Topology, erdos_renyi
 
 __all__ = [
@@ -489,7 +489,7 @@ class SparseMLP:
         rng : numpy.random.Generator
         """
         layers = []
-        for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=True):
             topology = erdos_renyi(n_in, n_out, epsilon, rng)
             fan_in = topology.nnz / n_out
             weights = draw_weights(weight_init, topology.nnz, fan_in, rng, dtype)

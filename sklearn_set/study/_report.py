@@ -226,7 +226,8 @@ def _statistics_section(groups, methods, plots):
                f"{', '.join(dropped)}." if dropped else ""),
             "", "| method | average rank (1 = best) |", "|---|---|",
         ]
-        for m, rank in sorted(zip(complete, result["ranks"]), key=lambda pair: pair[1]):
+        ranked = sorted(zip(complete, result["ranks"], strict=True), key=lambda pair: pair[1])
+        for m, rank in ranked:
             lines.append(f"| {m} | {rank:.2f} |")
         lines += ["", f"Nemenyi's critical difference at α = 0.05 is "
                   f"{result['critical_difference']:.2f} ranks: two methods whose average "
@@ -358,7 +359,8 @@ def render_markdown(records, study, plots=()):
             "(same split) difference exceeds twice its standard error. A smaller "
             "generalization gap (train − test accuracy) counts as a win."
             + _few_seeds_warning(groups), "",
-            "| against | metric | wins (clear) | ties | losses (clear) | datasets compared | left out |",
+            "| against | metric | wins (clear) | ties | losses (clear) | datasets compared "
+            "| left out |",
             "|---|---|---|---|---|---|---|",
         ]
         for baseline in (b for b in _BASELINES if b in methods):
@@ -371,7 +373,8 @@ def render_markdown(records, study, plots=()):
                     f"{', '.join(c['left_out']) or '—'} |"
                 )
         runs = _finished([r for r in records if r["row"]["method"] == headline])
-        removed = [1 - r["row"]["hidden_neurons_end"] / r["row"]["hidden_neurons_start"] for r in runs]
+        removed = [1 - r["row"]["hidden_neurons_end"] / r["row"]["hidden_neurons_start"]
+                   for r in runs]
         params = [r["row"]["params_end"] / r["row"]["params_start"] for r in runs]
         if removed:
             spread = np.std(removed, ddof=1) if len(removed) > 1 else 0.0
@@ -432,7 +435,7 @@ def _small_multiples(plt, groups, methods, colors, key, ylabel, title, scale=Non
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.4 * n_cols, 2.5 * n_rows + 0.9),
                              squeeze=False, sharex=True)
     shown = {}
-    for ax, (dataset, by_method) in zip(axes.flat, groups.items()):
+    for ax, (dataset, by_method) in zip(axes.flat, groups.items(), strict=False):
         for m in methods:
             runs = by_method.get(m, [])
             curve = _mean_curve(runs, key)
@@ -465,7 +468,7 @@ def _dot_plot(plt, groups, methods, colors, column, xlabel, title):
     n = len(groups)
     fig, ax = plt.subplots(figsize=(8, 0.42 * n * max(1, len(methods) / 4) + 1.6))
     offsets = np.linspace(-0.3, 0.3, len(methods)) if len(methods) > 1 else [0.0]
-    for offset, m in zip(offsets, methods):
+    for offset, m in zip(offsets, methods, strict=True):
         stats = np.array([summarize(by_method.get(m, []), column)
                           for by_method in groups.values()], dtype=float)
         means, sds, finished, total = stats.T

@@ -35,10 +35,9 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import log_loss
-from sklearn.model_selection import train_test_split
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.metrics import log_loss
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
@@ -225,7 +224,8 @@ def run_one(dataset, method, seed, profile="quick", data_home=None, tune=False):
 
     ``dataset`` is any source :func:`sklearn_set.datasets.load_source` reads: a
     registered name, ``digits``, a ``.mat``/``.csv``/``.npz`` path or ``openml:<id>``;
-    the record names it by :func:`~sklearn_set.datasets.source_name`. The record holds ``row``, the run's line of ``results.csv``; ``status``,
+    the record names it by :func:`~sklearn_set.datasets.source_name`. The record holds
+    ``row``, the run's line of ``results.csv``; ``status``,
     ``"finished"`` or ``"diverged"`` (the training loss stopped being finite: the row's
     scores are NaN, ``epochs`` is the epoch it happened in, and ``error`` says more);
     and ``curves``, per-epoch training loss and hidden neurons alive.
@@ -413,8 +413,8 @@ def _same_settings(stored, settings):
 
 def _run_and_save(dataset, method, seed, profile, out, threads, data_home, tune=False):
     """Worker: limit threads, run, and save the record; returns the row."""
-    from threadpoolctl import threadpool_limits
     import numba
+    from threadpoolctl import threadpool_limits
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     with threadpool_limits(limits=threads):
@@ -508,7 +508,8 @@ def _names(value, known, what):
     unknown = [n for n in names if n.lower() not in lookup]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown {what} {', '.join(unknown) or repr(value)}; choose from {', '.join(known)} or all"
+            f"unknown {what} {', '.join(unknown) or repr(value)}; "
+            f"choose from {', '.join(known)} or all"
         )
     return [lookup[n.lower()] for n in names]
 
@@ -623,7 +624,7 @@ def main(argv=None):
             traceback.print_exc()
         else:
             lines = str(exc).splitlines() or [type(exc).__name__]
-            print(f"{parser.prog}: error: " + "\n".join(_printable(l) for l in lines),
+            print(f"{parser.prog}: error: " + "\n".join(_printable(line) for line in lines),
                   file=sys.stderr)
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     return 0
