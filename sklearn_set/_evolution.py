@@ -38,7 +38,7 @@ PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 _SMALL_CHUNK = 1 << 17
 #: The fewest weights per chunk of a threaded removal. On 2 threads, two chunks took
 #: a third of one chunk's time at 96 000 and 129 000 weights, and two thirds at
-#: 64 000 (README, "One layer"): more than the threads alone give, as if a chunk of
+#: 64 000 (docs/speed.md, "One layer"): more than the threads alone give, as if a chunk of
 #: 10^5 weights outgrew a core's cache across the passes.
 _MIN_CHUNK = 1 << 15
 
@@ -209,8 +209,8 @@ def _radix_bits(chunk_size):
 
     A pass costs its weights plus its histogram's bins, which are cleared and scanned
     whatever the chunk: in small chunks the bins dominate, so 11 bits (three passes
-    for float32) beat 16 (two passes); in large ones the passes do (README, "One
-    layer", for the measurements).
+    for float32) beat 16 (two passes); in large ones the passes do (docs/speed.md,
+    "One layer", for the measurements).
     """
     return 11 if chunk_size < _SMALL_CHUNK else 16
 
