@@ -36,10 +36,9 @@ PRUNE_CRITERIA = ("incoming", "outgoing", "both")
 #: Chunks of fewer weights than this resolve 11 bits of the magnitude per radix
 #: pass, larger ones 16 (see :func:`_radix_bits`).
 _SMALL_CHUNK = 1 << 17
-#: The fewest weights per chunk of a threaded removal. On 2 threads, two chunks took
-#: a third of one chunk's time at 96 000 and 129 000 weights, and two thirds at
-#: 64 000 (docs/speed.md, "One layer"): more than the threads alone give, as if a chunk of
-#: 10^5 weights outgrew a core's cache across the passes.
+#: The fewest weights per chunk of a threaded removal. On 2 threads, two chunks of
+#: 64 000 to 129 000 weights took 1.2 to 2.7 times less time than one chunk, with one
+#: run at 0.86 times (``benchmarks/bench_removal.py``; docs/speed.md, "One layer").
 _MIN_CHUNK = 1 << 15
 
 
