@@ -3,8 +3,8 @@
 Fits ``SETMLPClassifier()`` at its default width (3 x 500), at the former default
 (3 x 1000) and scikit-learn's ``MLPClassifier()`` on standardised digits: seconds and
 epochs of one fit on all samples (kernels compiled or loaded beforehand, by a 2-epoch
-fit of each model: a toy model's warm-up left out the threaded updates that 500-wide
-layers at batch 200 take), then the 5-fold
+fit of each model, so that none compiles inside the timing whatever the cache holds;
+with a warm cache, the former toy warm-up made no measurable difference), then the 5-fold
 stratified cross-validation accuracy (mean ± sd over folds). The test folds are only
 scored, never used to choose anything.
 
