@@ -11,6 +11,12 @@ work by spinning, and so do Numba's: with both pools on the cores, a fit of 3 fu
 layers of 500 on coil20 took 2.49 s per epoch on 2 idle cores, against 0.108 s with
 BLAS on one thread (``benchmarks/bench_epoch.py --measure --epsilon inf --hidden
 500,500,500``, without and with ``OPENBLAS_NUM_THREADS=1``).
+
+Nor can the kernels run at all in a process forked (multiprocessing's default start
+method on Linux) from one whose kernels already ran under Numba's OpenMP layer with
+GNU OpenMP, which is not fork-safe: Numba kills such a child at its first threaded
+kernel, and a ``multiprocessing.Pool`` then waits forever for the lost task.
+:func:`kernel_threads` raises instead, saying what to do.
 """
 
 import os
@@ -20,6 +26,9 @@ from functools import cache
 import numba
 
 __all__ = ["thread_limit", "kernel_threads"]
+
+#: Whether this process was forked from one whose kernels had started GNU OpenMP.
+_forked_from_gnu_openmp = False
 
 
 def thread_limit():
@@ -41,10 +50,49 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+def _gnu_openmp_started():
+    """Whether a threaded kernel has run in this process under GNU OpenMP."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no threaded kernel has run: the layer is not chosen yet
+        return False
+    if layer != "omp":
+        return False
+    from numba.np.ufunc import omppool
+
+    return getattr(omppool, "openmp_vendor", None) == "GNU"
+
+
+def _note_fork():
+    """In a freshly forked child: remember whether its parent had started GNU OpenMP."""
+    global _forked_from_gnu_openmp
+    _forked_from_gnu_openmp = _gnu_openmp_started()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_note_fork)
+
+
+def check_fork_safety():
+    """Raise where Numba would kill the process at its first threaded kernel."""
+    if _forked_from_gnu_openmp:
+        raise RuntimeError(
+            "sklearn_set cannot run its kernels in this process: it was forked (the "
+            "default start method of multiprocessing on Linux) from a process whose "
+            "kernels had already run under Numba's OpenMP layer with GNU OpenMP, which "
+            "is not fork-safe, so Numba would terminate it. Start workers with "
+            "multiprocessing.get_context('spawn') or 'forkserver', or use joblib (its "
+            "default backend starts fresh processes), or `pip install tbb`: Numba then "
+            "takes its fork-safe TBB layer."
+        )
+
+
 @contextmanager
 def kernel_threads():
     """Run the body with :func:`thread_limit` Numba threads and one BLAS thread, then
-    restore both."""
+    restore both; raise first if the kernels cannot run in this process (see
+    :func:`check_fork_safety`)."""
+    check_fork_safety()
     before = numba.get_num_threads()
     numba.set_num_threads(thread_limit())
     try:

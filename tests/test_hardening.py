@@ -430,6 +430,58 @@ def test_a_fit_is_the_same_however_the_threads_share_the_rows():
     _assert_same_fit(shared, pieces)
 
 
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import multiprocessing, sys, warnings
+    from concurrent.futures import ProcessPoolExecutor
+    import numpy as np
+    warnings.simplefilter("ignore")
+    from numba.np.ufunc import omppool
+    from sklearn_set import SETMLPClassifier
+    X = np.random.default_rng(0).random((40, 5))
+    y = np.arange(40) % 2
+
+    def score():
+        return SETMLPClassifier((8,), max_iter=2, epsilon=2, random_state=0).fit(X, y).score(X, y)
+
+    def in_forked_child():
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            try:
+                return repr(pool.submit(score).result(timeout=300))
+            except RuntimeError as error:
+                return f"RuntimeError: {error}"
+
+    print("vendor", omppool.openmp_vendor)
+    if sys.argv[1] == "fit first":
+        print("parent", score())
+    print("child", in_forked_child())
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.parametrize("order", ["fit first", "fork first"])
+def test_a_child_forked_after_gnu_openmp_ran_refuses_instead_of_dying(order):
+    # GNU OpenMP is not fork-safe: Numba sends SIGTERM to a forked child at its first
+    # threaded kernel once the parent's have run, and a multiprocessing.Pool then
+    # waits forever for the lost task. A child forked before any kernel ran is fine.
+    result = subprocess.run([sys.executable, "-c", FORK_SCRIPT, order], capture_output=True,
+                            text=True, env={**os.environ, "NUMBA_THREADING_LAYER": "omp"},
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    if "vendor GNU" not in result.stdout:
+        pytest.skip(f"not GNU OpenMP: {result.stdout.splitlines()[0]}")
+    child = [line for line in result.stdout.splitlines() if line.startswith("child")]
+    assert len(child) == 1, result.stdout
+    if order == "fit first":
+        assert "RuntimeError: sklearn_set cannot run its kernels" in child[0]
+        assert "get_context('spawn')" in child[0] and "pip install tbb" in child[0]
+    else:
+        assert 0.0 <= float(child[0].split()[1]) <= 1.0, child[0]  # a score, no error
+    assert "Terminating" not in result.stderr
+
+
 def test_blas_runs_on_one_thread_while_the_kernels_run(monkeypatch):
     # full layers multiply with BLAS, whose spinning threads would fight Numba's
     from threadpoolctl import threadpool_info
