@@ -14,10 +14,16 @@ import os
 import types
 import warnings
 
-from numba import njit
+from numba import config, njit
 from numba.core.runtime import rtsys
 
 __all__ = ["cached_njit", "sized_njit", "specialised", "cache_index_path", "PARALLEL_MIN_WORK"]
+
+if config.DISABLE_JIT:
+    # the kernels build on compiled functions (specialised copies of their helpers,
+    # LLVM intrinsics), which do not exist as plain Python: say so at import
+    raise ImportError("sklearn_set's kernels need Numba's compiler, and NUMBA_DISABLE_JIT "
+                      "is set: unset it (or set it to 0) to use sklearn_set.")
 
 #: Below this many items (connections, weights or draws), a kernel runs serially:
 #: sharing out less work costs more than it saves.

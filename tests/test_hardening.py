@@ -249,6 +249,15 @@ def _fit_in_subprocess(**env):
                           env={**os.environ, **env}, timeout=600)
 
 
+def test_importing_with_numba_jit_disabled_says_why_it_cannot_work():
+    # before, the import died in an AttributeError from inside the kernels' module
+    result = subprocess.run([sys.executable, "-c", "import sklearn_set"], capture_output=True,
+                            text=True, env={**os.environ, "NUMBA_DISABLE_JIT": "1"}, timeout=600)
+    assert result.returncode != 0
+    assert "ImportError: sklearn_set's kernels need Numba's compiler" in result.stderr
+    assert "NUMBA_DISABLE_JIT" in result.stderr.splitlines()[-1]
+
+
 def test_unusable_numba_cache_directory_falls_back_to_compiling(tmp_path):
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
