@@ -12,10 +12,11 @@ layers of 500 on coil20 took 2.49 s per epoch on 2 idle cores, against 0.108 s w
 BLAS on one thread (``benchmarks/bench_epoch.py --measure --epsilon inf --hidden
 500,500,500``, without and with ``OPENBLAS_NUM_THREADS=1``).
 
-Nor can the kernels run at all in a process forked (multiprocessing's default start
-method on Linux) from one whose kernels already ran under Numba's OpenMP layer with
-GNU OpenMP, which is not fork-safe: Numba kills such a child at its first threaded
-kernel, and a ``multiprocessing.Pool`` then waits forever for the lost task.
+Nor can the kernels run at all in a process forked (multiprocessing's ``fork`` start
+method, Linux's default before Python 3.14) from one in which Numba's OpenMP layer had
+already run threaded code under GNU OpenMP, which is not fork-safe: Numba kills such a
+child at its first threaded kernel, and a ``multiprocessing.Pool`` then waits forever
+for the lost task.
 :func:`kernel_threads` raises instead, saying what to do.
 """
 
@@ -51,7 +52,8 @@ def _blas_controller():
 
 
 def _gnu_openmp_started():
-    """Whether a threaded kernel has run in this process under GNU OpenMP."""
+    """Whether Numba's OpenMP layer has run threaded code in this process (or, in a
+    freshly forked child, in its parent) under GNU OpenMP."""
     try:
         layer = numba.threading_layer()
     except ValueError:  # no threaded kernel has run: the layer is not chosen yet
@@ -77,10 +79,11 @@ def check_fork_safety():
     """Raise where Numba would kill the process at its first threaded kernel."""
     if _forked_from_gnu_openmp:
         raise RuntimeError(
-            "sklearn_set cannot run its kernels in this process: it was forked (the "
-            "default start method of multiprocessing on Linux) from a process whose "
-            "kernels had already run under Numba's OpenMP layer with GNU OpenMP, which "
-            "is not fork-safe, so Numba would terminate it. Start workers with "
+            "sklearn_set cannot run its kernels in this process: it was forked "
+            "(multiprocessing's 'fork' start method, Linux's default before Python 3.14) "
+            "from a process in which Numba's OpenMP layer had already run threaded code "
+            "under GNU OpenMP, which is not fork-safe, so Numba would terminate it. "
+            "Start workers with "
             "multiprocessing.get_context('spawn') or 'forkserver', or use joblib (its "
             "default backend starts fresh processes), or `pip install tbb`: Numba then "
             "takes its fork-safe TBB layer."
