@@ -29,7 +29,8 @@ def main():
     )
     grid = {"setmlpclassifier__epsilon": [5, 20], "setmlpclassifier__zeta": [0.1, 0.3]}
     search = GridSearchCV(pipe, grid, cv=3, n_jobs=1).fit(X_train, y_train)
-    for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
+    results = search.cv_results_
+    for params, score in zip(results["params"], results["mean_test_score"], strict=True):
         short = {k.split("__")[1]: v for k, v in params.items()}
         print(f"{short}: cross-validated accuracy {score:.4f}")
     print(f"best {search.best_params_}, test accuracy {search.score(X_test, y_test):.4f}")

@@ -104,7 +104,7 @@ def test_pickle_and_joblib_round_trip(dump, load):
     buffer.seek(0)
     loaded = load(buffer)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
-    for a, b in zip(loaded.coefs_, clf.coefs_):
+    for a, b in zip(loaded.coefs_, clf.coefs_, strict=True):
         np.testing.assert_array_equal(a.indptr, b.indptr)
         np.testing.assert_array_equal(a.indices, b.indices)
     assert loaded.hidden_layer_sizes_ == clf.hidden_layer_sizes_
@@ -177,7 +177,7 @@ def test_sgd_steps_match_mlpclassifier(nesterovs_momentum):
         mlp.partial_fit(X, y)
     np.testing.assert_allclose(mlp.predict_proba(X), clf.predict_proba(X), rtol=1e-4,
                                atol=1e-5)
-    for ours, theirs in zip(clf.coefs_, mlp.coefs_):
+    for ours, theirs in zip(clf.coefs_, mlp.coefs_, strict=True):
         np.testing.assert_allclose(ours.toarray(), theirs, rtol=1e-4, atol=1e-5)
 
 

@@ -265,7 +265,7 @@ def test_transposed_view_is_the_cpus(topology):
     device = DeviceLayer.from_host(SparseLayer(topology, np.zeros(topology.nnz, np.float32),
                                                np.zeros(topology.n_out, np.float32)))
     got = E.transposed(device.indptr, device.indices, topology.n_out)
-    for mine, theirs in zip(got, topology.transposed()):
+    for mine, theirs in zip(got, topology.transposed(), strict=True):
         assert np.array_equal(mine.copy_to_host(), theirs)
 
 
@@ -304,7 +304,7 @@ def test_set_step_keeps_the_budget_and_regrows_free_positions(rng, shape, nnz, z
         assert np.all(np.abs(after.weights[grown]) <= np.sqrt(6 / (nnz / shape[1])))
     for mine, theirs in zip(after.topology.transposed(),
                             Topology(*shape, after.topology.indptr,
-                                     after.topology.indices).transposed()):
+                                     after.topology.indices).transposed(), strict=True):
         assert np.array_equal(mine, theirs)
 
 
@@ -389,6 +389,6 @@ def test_cuda_fit_follows_the_cpu_fit_step_by_step(rng, params):
         cpu = SETMLPClassifier(**common).fit(X, y)
         gpu = SETMLPClassifier(**common, device="cuda").fit(X, y)
     assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-5)
-    for a, b in zip(gpu.network_.layers, cpu.network_.layers):
+    for a, b in zip(gpu.network_.layers, cpu.network_.layers, strict=True):
         assert_allclose(a.weights, b.weights, rtol=1e-4, atol=1e-6)
     assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), rtol=1e-4, atol=1e-6)

@@ -152,7 +152,8 @@ def test_load_source_reads_user_files(tmp_path):
     savemat(tmp_path / "mine.mat", {"X": X, "Y": labels.reshape(-1, 1)})
     with open(tmp_path / "mine.csv", "w") as f:
         f.write("f1,f2,f3,f4,label\n")
-        f.writelines(",".join(map(str, row)) + f",{label}\n" for row, label in zip(X, labels))
+        f.writelines(",".join(map(str, row)) + f",{label}\n"
+                     for row, label in zip(X, labels, strict=True))
     expected_y = np.searchsorted(["a", "b", "c"], labels)
     for suffix in (".npz", ".mat", ".csv"):
         X_read, y_read = load_source(str(tmp_path / f"mine{suffix}"))

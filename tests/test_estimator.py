@@ -49,7 +49,7 @@ def test_fit_is_deterministic_under_random_state():
     X, y = _blobs()
     first, second = _small().fit(X, y), _small().fit(X, y)
     assert first.loss_curve_ == second.loss_curve_
-    for a, b in zip(first.coefs_, second.coefs_):
+    for a, b in zip(first.coefs_, second.coefs_, strict=True):
         assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
     third = _small(random_state=1).fit(X, y)
     assert first.loss_curve_ != third.loss_curve_
@@ -232,7 +232,7 @@ def test_zero_zeta_keeps_the_topology():
     X, y = _blobs()
     clf = _small(zeta=0.0, max_iter=5).fit(X, y)
     reference = _small(zeta=0.0, max_iter=1).fit(X, y)
-    for fitted, start in zip(clf.coefs_, reference.coefs_):
+    for fitted, start in zip(clf.coefs_, reference.coefs_, strict=True):
         np.testing.assert_array_equal(fitted.indptr, start.indptr)
         np.testing.assert_array_equal(fitted.indices, start.indices)
     assert all(record["rewired"] == 0 for record in clf.history_)
@@ -247,7 +247,8 @@ def test_infinite_epsilon_is_fully_connected_without_warning():
         clf = _small(epsilon=float("inf"), zeta=0.0, max_iter=2).fit(X, y)
     assert not [w for w in caught if "density" in str(w.message)]
     sizes = [X.shape[1], 32, 32, 3]
-    assert [c.nnz for c in clf.coefs_] == [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    assert [c.nnz for c in clf.coefs_] == [a * b for a, b
+                                           in zip(sizes[:-1], sizes[1:], strict=True)]
 
 
 def test_too_large_epsilon_is_capped_with_a_warning():

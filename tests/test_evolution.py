@@ -42,13 +42,14 @@ def test_evolution_keeps_nnz_and_never_duplicates(rng):
 
 def test_momentum_and_weights_follow_their_connection(rng):
     layer = _layer(rng)
-    before = dict(zip(layer.topology.keys(), zip(layer.weights, layer.velocity)))
+    before = dict(zip(layer.topology.keys(),
+                      zip(layer.weights, layer.velocity, strict=True), strict=True))
     keep = set_keep_mask(layer.weights, 0.3)
     kept_keys = set(layer.topology.keys()[keep])
     removed_keys = set(layer.topology.keys()[~keep])
     evolve_set(layer, 0.3, rng, "he_uniform")
     after_keys = layer.topology.keys()
-    for key, w, v in zip(after_keys, layer.weights, layer.velocity):
+    for key, w, v in zip(after_keys, layer.weights, layer.velocity, strict=True):
         if key in kept_keys:
             assert (w, v) == before[key]
         else:  # regrown, possibly at a just-removed position

@@ -7,9 +7,9 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_set import SETMLPClassifier
 from sklearn_set._evolution import evolve_set
-from sklearn_set._schedule import zeta_at
 from sklearn_set._growth import sampled_gradient_growth, top_gradient_positions
 from sklearn_set._network import SparseMLP
+from sklearn_set._schedule import zeta_at
 from sklearn_set._topology import erdos_renyi
 
 from .conftest import peak_memory_of
@@ -154,7 +154,7 @@ def test_growth_signals_weigh_samples_as_training_does():
     weights = np.r_[np.ones(12), np.zeros(4)]
     weighted = network.backward_signals(x, y, sample_weight=weights)
     kept = network.backward_signals(x[:, :12], y[:12])
-    for (inputs, delta), (kept_inputs, kept_delta) in zip(weighted, kept):
+    for (inputs, delta), (kept_inputs, kept_delta) in zip(weighted, kept, strict=True):
         np.testing.assert_allclose(inputs[:, :12], kept_inputs)
         np.testing.assert_allclose(delta[:, :12], kept_delta, rtol=1e-6)
         assert not delta[:, 12:].any()

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sklearn_set import SETMLPClassifier
-from sklearn_set.study import _run as runner
 from sklearn_set._memory import estimate_fit_bytes
 from sklearn_set.datasets import DATASETS, load_dataset, search_paths
+from sklearn_set.study import _run as runner
 
 FAST = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

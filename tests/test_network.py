@@ -41,7 +41,7 @@ def test_backward_matches_finite_differences(activation, rng):
     y = rng.integers(0, 3, 7)
     _, grads = network.loss_and_gradients(x, y)
 
-    for layer, (weight_grad, bias_grad) in zip(network.layers, grads):
+    for layer, (weight_grad, bias_grad) in zip(network.layers, grads, strict=True):
         for params, analytic in ((layer.weights, weight_grad), (layer.bias, bias_grad)):
             numeric = _numeric_gradient(lambda: network.loss_and_gradients(x, y)[0], params)
             assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
@@ -78,7 +78,7 @@ def test_logistic_head_gradient_is_that_of_its_squared_error(n_classes, rng):
     output = network.forward(x).output
     assert np.all((output > 0) & (output < 1))
     assert loss == pytest.approx(0.5 * np.mean((output.T - np.eye(n_classes)[y]) ** 2))
-    for layer, (weight_grad, bias_grad) in zip(network.layers, grads):
+    for layer, (weight_grad, bias_grad) in zip(network.layers, grads, strict=True):
         for params, analytic in ((layer.weights, weight_grad), (layer.bias, bias_grad)):
             numeric = _numeric_gradient(lambda: network.loss_and_gradients(x, y)[0], params)
             assert_allclose(analytic, n_classes * numeric, rtol=1e-5, atol=1e-8)
@@ -252,9 +252,9 @@ def test_weight_decay_is_decoupled_and_spares_the_biases(rng):
     _one_step(first, x, y, weight_decay=0.0)
     second = network.copy()
     _one_step(second, x, y, weight_decay=0.01)
-    for plain, decayed in zip(first.layers[:1], second.layers[:1]):
+    for plain, decayed in zip(first.layers[:1], second.layers[:1], strict=True):
         assert_allclose(decayed.weights, plain.weights * (1 - 0.01), rtol=1e-6)
-    for plain, decayed in zip(first.layers, second.layers):
+    for plain, decayed in zip(first.layers, second.layers, strict=True):
         assert_allclose(decayed.bias, plain.bias, rtol=1e-6)
     # with momentum, the decay bypasses it: a step later, no velocity carries it
     third = network.copy()

@@ -23,7 +23,8 @@ def _network(rng, sizes=(12, 20, 16, 3)):
 def _connections(layer):
     """{(i, j): (weight, velocity)} of a layer."""
     t = layer.topology
-    return dict(zip(zip(t.rows(), t.indices), zip(layer.weights, layer.velocity)))
+    return dict(zip(zip(t.rows(), t.indices, strict=True),
+                    zip(layer.weights, layer.velocity, strict=True), strict=True))
 
 
 @pytest.mark.parametrize("percentile", [0, 20, 50, 90])
@@ -98,7 +99,7 @@ def test_budget_option_regrows_the_lost_connections(rng):
     network = _network(rng, sizes=(30, 40, 40, 3))
     budgets = [layer.topology.nnz for layer in network.layers]
     prune_neurons(network, [rng.random(40) < 0.7, rng.random(40) < 0.7], rng=rng)
-    for layer, budget in zip(network.layers, budgets):
+    for layer, budget in zip(network.layers, budgets, strict=True):
         t = layer.topology
         assert t.nnz == min(budget, t.n_in * t.n_out)
         assert np.all(np.diff(t.keys()) > 0)
@@ -148,7 +149,7 @@ def test_pruning_reaches_its_target_whatever_the_number_of_epochs(max_iter):
     steps = [r["epoch"] for r in clf.history_ if r["pruned_neurons"]]
     assert steps[0] == round(0.4 * max_iter) and steps[-1] < max_iter
     widths = [sum(r["hidden_neurons"]) for r in clf.history_]
-    assert all(a >= b for a, b in zip(widths, widths[1:]))  # a little at each step
+    assert all(a >= b for a, b in zip(widths, widths[1:], strict=False))  # a little at each step
 
 
 def test_prune_target_sets_how_much_and_the_percentile_overrides_it():

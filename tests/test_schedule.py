@@ -98,7 +98,7 @@ def test_partial_fit_with_uneven_chunks_follows_the_same_zeta_schedule(monkeypat
     params = dict(max_iter=5, evolve_unit="batch", zeta_schedule="cosine", batch_size=10)
     sizes = [30, 90, 50, 20, 70, 40]
     bounds = np.cumsum([0, *sizes])
-    uneven = [(X[a:b], y[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    uneven = [(X[a:b], y[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     even = [(X[:50], y[:50])] * len(sizes)
     zetas_uneven = _zetas_by_call(monkeypatch, _model(**params), uneven)
     zetas_even = _zetas_by_call(monkeypatch, _model(**params), even)

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
+from sklearn_set.datasets import load_dataset, search_paths
 from sklearn_set.study import _report as report
 from sklearn_set.study import _run as runner
-from sklearn_set.datasets import load_dataset, search_paths
 
 SMALL = ("colon", "GLIOMA")
 needs_data = pytest.mark.skipif(
@@ -55,7 +55,7 @@ def test_results_have_exactly_the_columns_and_one_row_per_run(tmp_path):
     # dense baselines hold every weight; sparse ones far fewer; pruning removes neurons
     n_features = load_dataset("colon")[0].shape[1]
     sizes = [n_features, 16, 16, 2]
-    dense = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    dense = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     assert int(by_method["fc"]["params_start"]) == dense
     # scikit-learn gives a binary problem one logistic output unit
     assert int(by_method["mlp"]["params_start"]) == dense - 16 - 1
@@ -198,7 +198,7 @@ def test_report_marks_the_best_and_counts_divergence(tmp_path):
 
 def test_report_sums_the_run_time_per_method():
     records = [_record("a", m, s, 0.8) for s in range(2) for m in ("mlp", "set")]
-    for record, seconds in zip(records, (1800, 3600, 5400, 7200)):
+    for record, seconds in zip(records, (1800, 3600, 5400, 7200), strict=True):
         record["row"]["seconds"] = seconds
     text = report.render_markdown(records, study=None)
     assert "summed: 5.00 hours (`mlp` 2.00, `set` 3.00)" in text
@@ -234,6 +234,7 @@ def test_a_report_of_an_empty_study_says_so(tmp_path, capsys):
 @pytest.mark.parametrize("old, step", [("benchmark", "run"), ("report", "report")])
 def test_the_old_module_paths_still_work_and_say_where_they_moved(old, step):
     import importlib
+
     import sklearn_set.study.__main__ as cli
 
     sys.modules.pop(f"sklearn_set.{old}", None)
@@ -336,7 +337,7 @@ def test_wilcoxon_pairs_use_shared_datasets_and_holm():
     raw = sorted(p["p_value"] for p in pairs.values())
     holm = sorted(p["p_holm"] for p in pairs.values())
     assert holm[0] == pytest.approx(min(1, 3 * raw[0]))
-    assert all(h >= r for h, r in zip(holm, raw)) and holm == sorted(holm)
+    assert all(h >= r for h, r in zip(holm, raw, strict=True)) and holm == sorted(holm)
 
 
 def test_report_has_the_statistics_and_the_diagram(tmp_path):

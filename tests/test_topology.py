@@ -183,5 +183,5 @@ def test_serial_and_threaded_versions_of_a_kernel_agree(rng):
                np.empty(n_new, dtype=np.int32))
         kernel(topology.indptr, topology.indices, keep, added, added_indptr, 200, *out)
         merged.append(out)
-    for a, b in zip(*merged):
+    for a, b in zip(*merged, strict=True):
         np.testing.assert_array_equal(a, b)
