@@ -187,7 +187,7 @@ def main(argv=None):
         nnz, mine, theirs = layer_rows((n_in, n_out, batch), args.repeats, rng)
         reference = theirs + [theirs[3]] if theirs else [None] * 5  # CuPy has no fusion
         for part, m, t in zip(("forward", "input grad", "SDDMM+update", "step",
-                               "fused step"), mine, reference):
+                               "fused step"), mine, reference, strict=False):
             t_text = f"{t:9.2f}" if t is not None else f"{'n/a':>9}"
             ratio = f"{t / m:9.1f}" if t is not None else f"{'':>9}"
             print(f"{spec:<24} {nnz:>11,} {part:<13} {m:9.2f} {t_text} {ratio}")
