@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from sklearn_set._evolution import _keep_mask_in_chunks
+from sklearn_set._threads import threading_layer
 
 SIZES = (16_000, 32_000, 64_000, 96_000, 129_000, 192_000, 260_000)
 
@@ -38,8 +39,8 @@ def main():
     numba.set_num_threads(args.threads)
     chunk_counts = [int(c) for c in args.chunks.split(",")]
     rng = np.random.default_rng(0)
-    print(f"{args.threads} threads, threading layer {_layer()}; median us (speed-up "
-          f"against {chunk_counts[0]} chunk)")
+    print(f"{args.threads} threads, threading layer {threading_layer()}; median us "
+          f"(speed-up against {chunk_counts[0]} chunk)")  # set_num_threads chose the layer
     for n in SIZES:
         weights = layer_like_weights(n, rng)
         masks = [_keep_mask_in_chunks(weights, 0.3, c) for c in chunk_counts]  # compiles
@@ -54,13 +55,6 @@ def main():
         print(f"{n:8d} weights  " + "  ".join(
             f"{c} chunks {np.median(seconds[c]) * 1e6:6.0f} "
             f"({np.median(base / np.array(seconds[c])):.2f}x)" for c in chunk_counts))
-
-
-def _layer():
-    try:
-        return numba.threading_layer()
-    except ValueError:
-        return "none"
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from ._network import (
     samples_as_columns,
 )
 from ._schedule import EVOLVE_UNITS, ZETA_SCHEDULES, Schedule
-from ._threads import kernel_threads
+from ._threads import kernel_threads, threading_layer
 from ._topology import erdos_renyi_density
 from ._warn import warn
 
@@ -99,9 +99,8 @@ def _print_threads():
     """``verbose=2``'s line on how the kernels ran: on how many threads, and under
     which of Numba's threading layers, which decides how much a fit loses when other
     programs share the cores (README, "On a busy machine")."""
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no threaded kernel has run
+    layer = threading_layer()
+    if layer is None:  # no threaded kernel has run
         return
     line = f"Numba kernels on {numba.get_num_threads()} threads, threading layer {layer}"
     if layer == "omp":

@@ -26,7 +26,7 @@ from functools import cache
 
 import numba
 
-__all__ = ["thread_limit", "kernel_threads"]
+__all__ = ["thread_limit", "kernel_threads", "threading_layer"]
 
 #: Whether this process was forked from one whose kernels had started GNU OpenMP.
 _forked_from_gnu_openmp = False
@@ -51,14 +51,19 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+def threading_layer():
+    """The name of Numba's threading layer, or None before any threaded code has run in
+    this process: Numba chooses the layer then."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
 def _gnu_openmp_started():
     """Whether Numba's OpenMP layer has run threaded code in this process (or, in a
     freshly forked child, in its parent) under GNU OpenMP."""
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no threaded kernel has run: the layer is not chosen yet
-        return False
-    if layer != "omp":
+    if threading_layer() != "omp":
         return False
     from numba.np.ufunc import omppool
 
