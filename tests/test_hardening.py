@@ -244,15 +244,20 @@ FIT_SCRIPT = textwrap.dedent(
 )
 
 
+def _python(script, *args, **env):
+    """``script`` run by a fresh interpreter with ``args``, ``env`` added to this
+    process's environment: for what must start before Numba does."""
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=600)
+
+
 def _fit_in_subprocess(**env):
-    return subprocess.run([sys.executable, "-c", FIT_SCRIPT], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=600)
+    return _python(FIT_SCRIPT, **env)
 
 
 def test_importing_with_numba_jit_disabled_says_why_it_cannot_work():
     # before, the import died in an AttributeError from inside the kernels' module
-    result = subprocess.run([sys.executable, "-c", "import sklearn_set"], capture_output=True,
-                            text=True, env={**os.environ, "NUMBA_DISABLE_JIT": "1"}, timeout=600)
+    result = _python("import sklearn_set", NUMBA_DISABLE_JIT="1")
     assert result.returncode != 0
     assert "ImportError: sklearn_set's kernels need Numba's compiler" in result.stderr
     assert "NUMBA_DISABLE_JIT" in result.stderr.splitlines()[-1]
@@ -304,9 +309,7 @@ def test_a_warm_fit_loads_its_kernels_without_numbas_compile_registries(tmp_path
     """Loading a cached kernel skips the registry refresh that only compiling needs
     (most of a warm first fit's start-up); a compile later in the process still works,
     and the fit is the one a cold process computes."""
-    runs = [subprocess.run([sys.executable, "-c", WARM_FIT_SCRIPT], capture_output=True,
-                           text=True, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
-                           timeout=600) for _ in range(2)]
+    runs = [_python(WARM_FIT_SCRIPT, NUMBA_CACHE_DIR=str(tmp_path)) for _ in range(2)]
     for run in runs:
         assert run.returncode == 0, run.stderr
         assert "RuntimeWarning" not in run.stderr, run.stderr
@@ -337,8 +340,7 @@ RULES_SCRIPT = textwrap.dedent(
 def test_a_fit_compiles_only_the_backward_rule_it_uses(max_grad_norm, verbose, compiled):
     """Stepping and keeping the gradient (clipping's) are two kernels, so that a first
     fit never waits for the one it does not run."""
-    result = subprocess.run([sys.executable, "-c", RULES_SCRIPT, max_grad_norm, verbose],
-                            capture_output=True, text=True, timeout=600)
+    result = _python(RULES_SCRIPT, max_grad_norm, verbose)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].split() == compiled.split()
 
@@ -475,9 +477,7 @@ def test_a_child_forked_after_gnu_openmp_ran_refuses_instead_of_dying(order):
     # GNU OpenMP is not fork-safe: Numba sends SIGTERM to a forked child at its first
     # threaded kernel once the parent's have run, and a multiprocessing.Pool then
     # waits forever for the lost task. A child forked before any kernel ran is fine.
-    result = subprocess.run([sys.executable, "-c", FORK_SCRIPT, order], capture_output=True,
-                            text=True, env={**os.environ, "NUMBA_THREADING_LAYER": "omp"},
-                            timeout=600)
+    result = _python(FORK_SCRIPT, order, NUMBA_THREADING_LAYER="omp")
     assert result.returncode == 0, result.stderr
     if "vendor GNU" not in result.stdout:
         pytest.skip(f"not GNU OpenMP: {result.stdout.splitlines()[0]}")
