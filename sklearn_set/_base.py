@@ -377,7 +377,8 @@ class BaseSETMLP(BaseEstimator):
 
     A subclass sets ``_HEADS`` (the network's output head for each ``loss``),
     ``_SCORE_NAME`` and ``_TARGET_CHECKS``, and implements ``_encode_targets``,
-    ``_stratify``, ``_score_outputs`` and ``_constant_loss``.
+    ``_stratify``, ``_score_outputs`` and ``_constant_loss``; it may refuse kinds of
+    targets it cannot learn, with a message of its own, in ``_check_target_kind``.
     """
 
     _parameter_constraints: dict = {
@@ -512,6 +513,10 @@ class BaseSETMLP(BaseEstimator):
     #: keyword arguments of ``validate_data`` that say what ``y`` may be
     _TARGET_CHECKS = {}
 
+    def _check_target_kind(self, y):
+        """Raise a ValueError that names the problem if ``y`` is a kind of target the
+        estimator cannot learn; before ``validate_data``, whose message would not."""
+
     # -- fitted views ------------------------------------------------------------
     @property
     def coefs_(self):
@@ -622,6 +627,7 @@ class BaseSETMLP(BaseEstimator):
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True.")
         first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
+        self._check_target_kind(y)
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=DTYPE, order="C",
                             reset=first_pass, **self._TARGET_CHECKS)
         _check_input_scale(X)

@@ -6,7 +6,11 @@ class labels, softmax probabilities and accuracy.
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.multiclass import (
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import AUTO_BATCH_SIZE, BaseSETMLP, with_shared_docs
@@ -78,6 +82,22 @@ class SETMLPClassifier(ClassifierMixin, BaseSETMLP):
                     f"{example[1]!r}; use labels of one type."
                 )
         check_classification_targets(y)
+
+    def _check_target_kind(self, y):
+        """Refuse multilabel and multi-output ``y``, saying so: the softmax head picks
+        one class per sample (scikit-learn's check would only say "y should be a 1d
+        array"), and say how to fit one network per output instead."""
+        try:
+            kind = type_of_target(y, input_name="y")
+        except (TypeError, ValueError):
+            return  # validate_data's message is the better one
+        if kind in ("multilabel-indicator", "multiclass-multioutput"):
+            raise ValueError(
+                f"SETMLPClassifier learns one label per sample, but y is {kind} of shape "
+                f"{np.shape(y)}: its softmax output picks a single class. To fit one "
+                "network per column of y, wrap the estimator in "
+                "sklearn.multioutput.MultiOutputClassifier."
+            )
 
     def _encode_targets(self, y, classes, first_pass, incremental):
         """Class indices of ``y``; sets ``classes_`` on a first pass.

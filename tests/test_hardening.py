@@ -126,6 +126,27 @@ def test_continuous_labels_are_refused():
         _tiny().fit(X, np.linspace(0, 1, 6))
 
 
+@pytest.mark.parametrize("Y", [np.eye(2, dtype=int)[np.arange(6) % 2],  # indicator
+                               np.stack([np.arange(6) % 2, np.arange(6) % 3], axis=1)])
+def test_multilabel_and_multioutput_targets_are_refused_by_name(Y):
+    X = np.random.default_rng(0).random((6, 3))
+    for fit in (_tiny().fit, lambda X, Y: _tiny().partial_fit(X, Y, classes=[0, 1, 2])):
+        with pytest.raises(ValueError, match="(multilabel-indicator|multiclass-multioutput) "
+                                             "of shape \\(6, 2\\).*MultiOutputClassifier"):
+            fit(X, Y)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_multioutput_classifier_fits_one_network_per_column():
+    X = np.random.default_rng(0).random((12, 3))
+    Y = np.stack([np.arange(12) % 2, np.arange(12) % 3], axis=1)
+    from sklearn.multioutput import MultiOutputClassifier
+
+    model = MultiOutputClassifier(_tiny()).fit(X, Y)
+    assert model.predict(X).shape == (12, 2)
+    assert [list(m.classes_) for m in model.estimators_] == [[0, 1], [0, 1, 2]]
+
+
 @pytest.mark.filterwarnings("ignore")
 def test_classes_never_seen_in_fit_score_as_mistakes():
     X = np.random.default_rng(0).random((20, 3))
