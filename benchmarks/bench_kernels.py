@@ -48,7 +48,8 @@ def ours(topology, weights, bias, x, delta):
         spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias, x, out,
              t_weights)
         backward_momentum_update(topology.indptr, topology.indices, x, delta, weights,
-                                 velocity, lr, mom, decay, False, grad_in, no_activation)
+                                 velocity, lr, mom, decay, False, grad_in, no_activation,
+                                 scratch=t_weights)  # free again, as in training
     return step
 
 

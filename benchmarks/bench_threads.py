@@ -92,11 +92,12 @@ def kernel_steps(clf, X, batch):
 
     def backward():
         backward_momentum_update(t2.indptr, t2.indices, hidden, delta, second.weights,
-                                 second.velocity, lr, mom, decay, False, below, local)
+                                 second.velocity, lr, mom, decay, False, below, local,
+                                 scratch=scratch)
 
     def first_update():
         sddmm_momentum_update(t1.indptr, t1.indices, x, delta_first, first.weights,
-                              first.velocity, lr, mom, decay, False)
+                              first.velocity, lr, mom, decay, False, scratch=scratch)
 
     steps = {"forward (2 layers)": forward, "backward (layer 2)": backward,
              "update (layer 1)": first_update}
@@ -129,7 +130,8 @@ def full_layer_steps(layer, batch, rng):
         spmm_activate(t.t_indptr, t.t_indices, t.t_order, layer.weights, layer.bias, x,
                       IDENTITY, np.float32(0), 1.0, np.uint64(0), out, nothing, scratch)
         backward_momentum_update(t.indptr, t.indices, x, delta, layer.weights,
-                                 layer.velocity, lr, mom, decay, False, below, local)
+                                 layer.velocity, lr, mom, decay, False, below, local,
+                                 scratch=scratch)
         bias_momentum_update(layer.bias, layer.bias_velocity, delta, lr, mom, False)
 
     name = f"{t.n_in} x {t.n_out} full"

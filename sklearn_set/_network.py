@@ -69,7 +69,8 @@ PREDICT_ACTIVATIONS = 1 << 25
 PREDICT_MIN_CHUNK = 64
 
 #: A network's scratch arrays, kept between passes and never persisted: weights in
-#: transposed order for the forward pass, and every layer's gradient for clipping.
+#: transposed order for the forward pass (then the gradients waiting for their step in
+#: the backward pass), and every layer's gradient for clipping.
 _SCRATCH = ("_t_weights", "_gradients")
 
 
@@ -309,9 +310,10 @@ class SparseLayer:
         ``local_gradient`` (the derivative of the activation that produced ``x``),
         also returns the delta of the layer below: the gradient with respect to ``x``,
         computed in the same pass over the connections from the weights as they were
-        before the step, times ``local_gradient``. A full layer takes its products
-        from BLAS instead and holds its weight gradient in ``scratch`` (at least
-        ``nnz`` values, allocated when not given).
+        before the step, times ``local_gradient``. The weight gradient waits in
+        ``scratch`` (at least ``nnz`` values, allocated when not given): a row of it
+        until the row steps, or, in a full layer, whose products come from BLAS
+        instead, the whole of it.
 
         With ``gradient`` (``nnz`` values), no step is taken: the weight gradient is
         written there, in the same pass, for :meth:`momentum_step` to apply once
@@ -338,10 +340,10 @@ class SparseLayer:
         if below is not None:
             _timed(timer, backward_momentum_update, t.indptr, t.indices, x, delta,
                    self.weights, self.velocity, lr, mom, decay, nesterov, below,
-                   local_gradient, shrink, gradient)
+                   local_gradient, shrink, gradient, scratch)
         else:
             _timed(timer, sddmm_momentum_update, t.indptr, t.indices, x, delta, self.weights,
-                   self.velocity, lr, mom, decay, nesterov, shrink, gradient)
+                   self.velocity, lr, mom, decay, nesterov, shrink, gradient, scratch)
         if gradient is None:
             self._bias_step(delta, lr, mom, nesterov, timer)
         return below
@@ -459,7 +461,8 @@ class SparseMLP:
 
     def _scratch(self):
         """The forward pass's scratch for weights in transposed order, shared by the
-        layers (and, once the forward pass is done, a full layer's weight gradient)."""
+        layers (and, once the forward pass is done, the weight gradient that
+        :meth:`SparseLayer.sgd_step` holds until it steps)."""
         return self._kept("_t_weights", max(layer.topology.nnz for layer in self.layers))
 
     def _gradient_views(self):
