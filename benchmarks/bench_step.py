@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_epoch import revision_checkout  # this folder's, as scripts run from it
+
 from sklearn_set import _network as this_network
 from sklearn_set import _threads as this_threads
 
@@ -82,7 +82,7 @@ def main():
         }
         seconds = {name: [] for name in trees}
         passes = {name: {"forward": 0.0, "backward": 0.0} for name in trees}
-        for name, (network, threads) in trees.items():  # compile, or load the cache
+        for network, threads in trees.values():  # compile, or load the cache
             with threads():
                 run_steps(network, x, y, 3, None)
         names = list(trees)
