@@ -539,7 +539,7 @@ def _step_row(weights, velocity, gradient, start, stop, learning_rate, momentum,
 
     One loop over contiguous weights, velocities and gradients, which vectorises,
     while the row is in cache: stepping each connection where its gradient is
-    computed ran the update one lane at a time, and the backward pass took 8 to 18 %
+    computed ran the update one lane at a time, and the backward pass took 13 to 20 %
     longer (docs/speed.md, "The row's steps after its sweep").
     """
     for p in range(start, stop):
