@@ -23,6 +23,7 @@ from numba import njit, prange
 
 from ._draws import keep_threshold, keeps_vectorised, unit_key
 from ._jit import cached_njit, sized_njit, specialised
+from ._prefetch import PREFETCH_AHEAD, PREFETCH_MIN_BYTES, prefetch_row
 
 __all__ = [
     "IDENTITY", "RELU", "TANH", "LOGISTIC",
@@ -55,7 +56,7 @@ _ONE, _TWO, _THREE, _FOUR = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(
 
 
 @njit(inline="always")
-def _accumulate(out, j, weights, sources, indices, start, stop):
+def _accumulate(out, j, weights, sources, indices, start, stop, lookahead=0):
     """``out[j] += sum_p weights[p] * sources[indices[p]]`` over ``p`` in ``[start, stop)``.
 
     Connections are taken four at a time, so the output row is loaded and stored once
@@ -73,10 +74,17 @@ def _accumulate(out, j, weights, sources, indices, start, stop):
     longer on one thread, the backward pass 15 %). Positions and rows are unsigned
     (see ``_FOUR``): with their wraparound tests, both passes took about 20 %
     longer again.
+
+    With ``lookahead`` (a number of connections, 0 for none), the source rows that far
+    ahead are prefetched: see :mod:`._prefetch`.
     """
     batch = out.shape[1]
     p, stop = np.uint64(start), np.uint64(stop)
+    ahead = np.uint64(lookahead)
     while p + _FOUR <= stop:
+        if ahead > 0 and p + ahead + _FOUR <= stop:
+            for k in range(4):  # unrolled by LLVM
+                prefetch_row(sources, np.uint64(indices[p + ahead + np.uint64(k)]))
         w0, w1, w2, w3 = weights[p], weights[p + _ONE], weights[p + _TWO], weights[p + _THREE]
         i0, i1, i2, i3 = (np.uint64(indices[p]), np.uint64(indices[p + _ONE]),
                           np.uint64(indices[p + _TWO]), np.uint64(indices[p + _THREE]))
@@ -237,7 +245,7 @@ def _activate_row(out, local_gradient, j, kind, slope, keep, seed):
 
 
 def _forward(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, keep, seed, out,
-             local_gradient, t_weights):
+             local_gradient, t_weights, lookahead):
     """:func:`spmm_activate`'s loops, with the activations that ``_activate_row`` knows."""
     for q in prange(t_order.shape[0]):
         t_weights[q] = weights[np.uint64(t_order[q])]  # unsigned: see _FOUR
@@ -246,7 +254,7 @@ def _forward(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, keep, 
         b0 = bias[j]
         for b in range(batch):
             out[j, b] = b0
-        _accumulate(out, j, t_weights, x, t_indices, t_indptr[j], t_indptr[j + 1])
+        _accumulate(out, j, t_weights, x, t_indices, t_indptr[j], t_indptr[j + 1], lookahead)
         _activate_row(out, local_gradient, j, kind, slope, keep, seed)
 
 
@@ -264,7 +272,9 @@ def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, k
     Each output row is activated while it is still in cache, so the activation costs no
     extra pass over the activations. ReLU and identity layers (every layer of a ReLU
     network, and the output layer of most networks) run a kernel without the other
-    activations: compiling tanh and the logistic into it took 1.2 s of a first fit.
+    activations: compiling tanh and the logistic into it took 1.2 s of a first fit. An
+    input too large for the core's L2 cache (:data:`._prefetch.PREFETCH_MIN_BYTES`)
+    has its rows prefetched a few connections ahead.
 
     Parameters
     ----------
@@ -291,8 +301,9 @@ def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, k
         Scratch, overwritten with the weights in transposed order.
     """
     kernel = _forward_rectified if kind == RELU or kind == IDENTITY else _forward_any
+    lookahead = PREFETCH_AHEAD if x.nbytes >= PREFETCH_MIN_BYTES else 0
     kernel(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, keep, seed, out,
-           local_gradient, t_weights)
+           local_gradient, t_weights, lookahead)
 
 
 def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):

@@ -3,7 +3,7 @@ import pytest
 from numba import njit
 from numpy.testing import assert_allclose
 
-from sklearn_set import _kernels
+from sklearn_set import _kernels, _prefetch
 from sklearn_set._compile import warm_up
 from sklearn_set._draws import keeps, keeps_vectorised
 
@@ -48,6 +48,39 @@ def test_spmm_sums_one_connection_after_another(rng):
         for q in range(topology.t_indptr[j], topology.t_indptr[j + 1]):
             expected[j] = expected[j] + weights[topology.t_order[q]] * x[topology.t_indices[q]]
     assert np.array_equal(out, expected)
+
+
+def test_a_wide_input_is_prefetched_and_summed_all_the_same(rng):
+    # past PREFETCH_MIN_BYTES the forward pass asks for its input rows ahead of use: a
+    # hint, which must leave every sum as the one-at-a-time loop computes it
+    batch = 32
+    n_in = _prefetch.PREFETCH_MIN_BYTES // (4 * batch) + 5
+    topology = random_topology(rng, n_in, 5, 3000)  # rows of some 600 connections
+    weights = rng.standard_normal(topology.nnz).astype(np.float32)
+    bias = rng.standard_normal(topology.n_out).astype(np.float32)
+    x = rng.standard_normal((n_in, batch)).astype(np.float32)
+    assert x.nbytes >= _prefetch.PREFETCH_MIN_BYTES
+    out = np.empty((topology.n_out, batch), dtype=np.float32)
+    _kernels.spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias, x, out,
+                  np.empty_like(weights))
+    expected = np.repeat(bias[:, None], batch, axis=1)
+    for j in range(topology.n_out):
+        for q in range(topology.t_indptr[j], topology.t_indptr[j + 1]):
+            expected[j] = expected[j] + weights[topology.t_order[q]] * x[topology.t_indices[q]]
+    assert np.array_equal(out, expected)
+
+
+def test_prefetch_row_is_a_hint_in_the_machine_code():
+    @njit
+    def touch(rows):
+        for i in range(rows.shape[0]):
+            _prefetch.prefetch_row(rows, i)
+        return rows.sum()
+
+    rows = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    assert touch(rows) == 66.0
+    hints = "prefetch" in touch.inspect_asm(touch.signatures[0])
+    assert hints == _prefetch._OPAQUE_POINTERS  # older LLVM goes without
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -140,6 +173,24 @@ def test_fused_backward_equals_input_gradient_then_update(topology, dtype, neste
     assert_allclose(grad_input, expected_input, **TOL[dtype])
     assert_allclose(w, expected_w, **TOL[dtype])
     assert_allclose(v, expected_v, **TOL[dtype])
+
+
+def test_fused_backward_holds_the_gradients_in_the_scratch_it_is_given(topology, rng):
+    # training lends the forward pass's scratch (any length from nnz up); without one,
+    # the kernel allocates its own, and the step is the same
+    dtype = np.float32
+    x, delta, w, v, (lr, mom, decay), _, _ = _update_case(topology, dtype, False, rng)
+    local = rng.random((topology.n_in, 5)).astype(dtype)
+    results = []
+    for scratch in (None, np.full(topology.nnz + 7, np.nan, dtype=dtype)):
+        weights, velocity = w.copy(), v.copy()
+        grad_input = np.full((topology.n_in, 5), np.nan, dtype=dtype)
+        _kernels.backward_momentum_update(topology.indptr, topology.indices, x, delta, weights,
+                                          velocity, lr, mom, decay, False, grad_input, local,
+                                          scratch=scratch)
+        results.append((weights, velocity, grad_input))
+    for allocated, lent in zip(*results, strict=True):
+        np.testing.assert_array_equal(allocated, lent)
 
 
 @pytest.mark.parametrize("with_input_gradient", [False, True])
