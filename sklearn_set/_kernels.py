@@ -682,13 +682,14 @@ def sddmm_momentum_update(
 
 
 def _backward(indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay,
-              nesterov, grad_input, local_gradient, shrink, gradient):
+              nesterov, grad_input, local_gradient, shrink, gradient, lookahead):
     """:func:`backward_momentum_update`'s sweep: each weight gradient goes into
     ``gradient``, and ``_finish_row`` then deals with the row's.
 
     Four connections at a time, as :func:`_accumulate`, and like it with no row views
     and no tuple from a helper, so that the threaded loop keeps ``noalias``. Every
-    weight of the row enters the input gradient before the row steps.
+    weight of the row enters the input gradient before the row steps. With
+    ``lookahead``, the rows of ``delta`` that many connections ahead are prefetched.
     """
     batch = x.shape[1]
     zero = x.dtype.type(0.0)
@@ -700,7 +701,11 @@ def _backward(indptr, indices, x, delta, weights, velocity, learning_rate, momen
         if with_input_gradient:
             for b in range(batch):
                 grad_input[i, b] = zero
+        ahead = np.uint64(lookahead)
         while p + _FOUR <= stop:
+            if ahead > 0 and p + ahead + _FOUR <= stop:
+                for k in range(4):  # unrolled by LLVM
+                    prefetch_row(delta, np.uint64(indices[p + ahead + np.uint64(k)]))
             j0, j1, j2, j3 = (np.uint64(indices[p]), np.uint64(indices[p + _ONE]),
                               np.uint64(indices[p + _TWO]), np.uint64(indices[p + _THREE]))
             g0 = g1 = g2 = g3 = zero
@@ -756,7 +761,8 @@ def backward_momentum_update(
     each of those rows is read once instead of twice. Each input neuron's weights
     enter the input gradient *before* they step, so the result equals the two kernels
     in sequence. The row's gradients wait in ``scratch`` while its sweep runs, and its
-    steps then run as one vectorised loop.
+    steps then run as one vectorised loop. A ``delta`` too large for the core's L2
+    cache has its rows prefetched, as the forward pass's input.
 
     Parameters
     ----------
@@ -786,8 +792,9 @@ def backward_momentum_update(
         gradient = np.empty(nnz, dtype=weights.dtype) if scratch is None else scratch[:nnz]
     else:
         kernel = _backward_keep
+    lookahead = PREFETCH_AHEAD if delta.nbytes >= PREFETCH_MIN_BYTES else 0
     kernel(indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay,
-           nesterov, grad_input, local_gradient, weights.dtype.type(shrink), gradient)
+           nesterov, grad_input, local_gradient, weights.dtype.type(shrink), gradient, lookahead)
 
 
 @sized_njit()

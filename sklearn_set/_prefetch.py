@@ -1,10 +1,11 @@
 """A software prefetch for the CPU kernels: a hint, which changes no result.
 
-The forward pass reads one row of its input per connection, at rows that follow no
-pattern the hardware's prefetchers can learn. While the input fits in the core's L2
-cache that costs little; a wider input (a first layer over thousands of features)
-waits on the shared L3 cache for almost every row. Asking for the rows a few
-connections ahead lets those waits overlap.
+The forward pass reads one row of its input per connection, and the backward pass
+one row of ``delta``, at rows that follow no pattern the hardware's prefetchers can
+learn. While the array fits in the core's L2 cache that costs little; a wider one (a
+first layer over thousands of features, a layer of thousands of outputs) waits on
+the shared L3 cache for almost every row. Asking for the rows a few connections
+ahead lets those waits overlap.
 """
 
 from llvmlite import ir
@@ -15,11 +16,11 @@ from numba.extending import intrinsic
 
 __all__ = ["PREFETCH_MIN_BYTES", "PREFETCH_AHEAD", "prefetch_row"]
 
-#: Inputs of fewer bytes than this are read without prefetching: they stay in L2,
+#: Arrays of fewer bytes than this are read without prefetching: they stay in L2,
 #: where a prefetch only costs its instruction (half the L2 of the Zen 3 cores
 #: measured; docs/speed.md, "Prefetching a wide input's rows").
 PREFETCH_MIN_BYTES = 1 << 18
-#: How many connections ahead the forward pass asks for its input rows.
+#: How many connections ahead the kernels ask for the rows they will read.
 PREFETCH_AHEAD = 8
 
 #: Cache lines asked for per row: 128 bytes, a row of 32 float32 samples, the

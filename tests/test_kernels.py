@@ -193,6 +193,28 @@ def test_fused_backward_holds_the_gradients_in_the_scratch_it_is_given(topology,
         np.testing.assert_array_equal(allocated, lent)
 
 
+def test_a_wide_delta_is_prefetched_and_the_step_is_the_same(rng):
+    # the backward pass reads a row of delta per connection: past PREFETCH_MIN_BYTES it
+    # asks for them ahead, which must change nothing
+    batch, f32 = 32, np.float32
+    n_out = _prefetch.PREFETCH_MIN_BYTES // (4 * batch) + 5
+    topology = random_topology(rng, 7, n_out, 3000)
+    x = rng.standard_normal((7, batch)).astype(f32)
+    delta = rng.standard_normal((n_out, batch)).astype(f32)
+    local = rng.random((7, batch)).astype(f32)
+    w0, v0 = rng.standard_normal((2, topology.nnz)).astype(f32)
+    results = []
+    for lookahead in (0, _prefetch.PREFETCH_AHEAD):
+        w, v = w0.copy(), v0.copy()
+        grad_input, scratch = np.empty_like(x), np.empty_like(w)
+        _kernels._backward_step(topology.indptr, topology.indices, x, delta, w, v, f32(0.1),
+                                f32(0.9), f32(1e-3), False, grad_input, local, f32(0.0),
+                                scratch, lookahead)
+        results.append((w, v, grad_input))
+    for without, with_hint in zip(*results, strict=True):
+        np.testing.assert_array_equal(without, with_hint)
+
+
 @pytest.mark.parametrize("with_input_gradient", [False, True])
 def test_fused_backward_keeps_the_gradient_instead_of_stepping(topology, with_input_gradient,
                                                                rng):
