@@ -695,13 +695,13 @@ def _backward(indptr, indices, x, delta, weights, velocity, learning_rate, momen
     zero = x.dtype.type(0.0)
     with_input_gradient = grad_input.shape[0] > 0
     with_local_gradient = local_gradient.shape[0] > 0
+    ahead = np.uint64(lookahead)
     for i in prange(x.shape[0]):
         start, stop = np.uint64(indptr[i]), np.uint64(indptr[i + 1])  # unsigned: see _FOUR
         p = start
         if with_input_gradient:
             for b in range(batch):
                 grad_input[i, b] = zero
-        ahead = np.uint64(lookahead)
         while p + _FOUR <= stop:
             if ahead > 0 and p + ahead + _FOUR <= stop:
                 for k in range(4):  # unrolled by LLVM

@@ -36,9 +36,10 @@ _OPAQUE_POINTERS = llvm_version_info[0] >= 17
 
 @intrinsic
 def prefetch_row(typingctx, rows, row):
-    """Ask for the first cache lines of ``rows[row]`` (a C-contiguous 2-D array) to be
-    loaded into every cache level, for reading; no effect on any value."""
-    if not (isinstance(rows, types.Array) and rows.ndim == 2 and rows.layout == "C"
+    """Ask for the first cache lines of ``rows[row]`` (a 2-D array, of any layout) to be
+    loaded into every cache level, for reading; no effect on any value. A prefetch
+    never faults, so lines beyond a strided row's first element are harmless."""
+    if not (isinstance(rows, types.Array) and rows.ndim == 2
             and isinstance(row, types.Integer)):
         return None
     signature = types.void(rows, row)

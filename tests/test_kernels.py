@@ -68,6 +68,12 @@ def test_a_wide_input_is_prefetched_and_summed_all_the_same(rng):
         for q in range(topology.t_indptr[j], topology.t_indptr[j + 1]):
             expected[j] = expected[j] + weights[topology.t_order[q]] * x[topology.t_indices[q]]
     assert np.array_equal(out, expected)
+    # a strided view of the same input (the kernels take any layout) sums the same
+    strided = np.repeat(x, 2, axis=1)[:, ::2]
+    assert not strided.flags.c_contiguous and strided.nbytes >= _prefetch.PREFETCH_MIN_BYTES
+    _kernels.spmm(topology.t_indptr, topology.t_indices, topology.t_order, weights, bias,
+                  strided, out, np.empty_like(weights))
+    assert np.array_equal(out, expected)
 
 
 def test_prefetch_row_is_a_hint_in_the_machine_code():
