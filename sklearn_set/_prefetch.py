@@ -45,14 +45,14 @@ def prefetch_row(typingctx, rows, row):
     signature = types.void(rows, row)
 
     def codegen(context, builder, signature, args):
+        if not _OPAQUE_POINTERS:
+            return context.get_dummy_value()
         array_type, row_type = signature.args
         array = context.make_array(array_type)(context, builder, args[0])
         index = context.cast(builder, args[1], row_type, types.intp)
         start = cgutils.get_item_pointer(context, builder, array_type, array,
                                          [index, context.get_constant(types.intp, 0)],
                                          wraparound=False)
-        if not _OPAQUE_POINTERS:
-            return context.get_dummy_value()
         byte_pointer = ir.PointerType(ir.IntType(8))
         address = builder.bitcast(start, byte_pointer)
         i32 = ir.IntType(32)
