@@ -23,7 +23,7 @@ from numba import njit, prange
 
 from ._draws import keep_threshold, keeps_vectorised, unit_key
 from ._jit import cached_njit, sized_njit, specialised
-from ._prefetch import PREFETCH_AHEAD, PREFETCH_MIN_BYTES, prefetch_row
+from ._prefetch import lookahead_for, prefetch_row
 
 __all__ = [
     "IDENTITY", "RELU", "TANH", "LOGISTIC",
@@ -301,9 +301,8 @@ def spmm_activate(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, k
         Scratch, overwritten with the weights in transposed order.
     """
     kernel = _forward_rectified if kind == RELU or kind == IDENTITY else _forward_any
-    lookahead = PREFETCH_AHEAD if x.nbytes >= PREFETCH_MIN_BYTES else 0
     kernel(t_indptr, t_indices, t_order, weights, bias, x, kind, slope, keep, seed, out,
-           local_gradient, t_weights, lookahead)
+           local_gradient, t_weights, lookahead_for(x))
 
 
 def spmm(t_indptr, t_indices, t_order, weights, bias, x, out, t_weights):
@@ -792,9 +791,9 @@ def backward_momentum_update(
         gradient = np.empty(nnz, dtype=weights.dtype) if scratch is None else scratch[:nnz]
     else:
         kernel = _backward_keep
-    lookahead = PREFETCH_AHEAD if delta.nbytes >= PREFETCH_MIN_BYTES else 0
     kernel(indptr, indices, x, delta, weights, velocity, learning_rate, momentum, decay,
-           nesterov, grad_input, local_gradient, weights.dtype.type(shrink), gradient, lookahead)
+           nesterov, grad_input, local_gradient, weights.dtype.type(shrink), gradient,
+           lookahead_for(delta))
 
 
 @sized_njit()

@@ -14,7 +14,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["PREFETCH_MIN_BYTES", "PREFETCH_AHEAD", "prefetch_row"]
+__all__ = ["PREFETCH_MIN_BYTES", "PREFETCH_AHEAD", "lookahead_for", "prefetch_row"]
 
 #: Arrays of fewer bytes than this are read without prefetching: they stay in L2,
 #: where a prefetch only costs its instruction (half the L2 of the Zen 3 cores
@@ -32,6 +32,12 @@ _LINE_BYTES = 64
 #: ``llvm.prefetch.p0`` whatever llvmlite prints. Before, its name follows the pointer
 #: type; untested there, so those versions go without the hint.
 _OPAQUE_POINTERS = llvm_version_info[0] >= 17
+
+
+def lookahead_for(rows):
+    """How many connections ahead a kernel that reads ``rows`` at random should ask for
+    them: :data:`PREFETCH_AHEAD` once the array outgrows L2, 0 (no hint) below."""
+    return PREFETCH_AHEAD if rows.nbytes >= PREFETCH_MIN_BYTES else 0
 
 
 @intrinsic
