@@ -185,3 +185,24 @@ def test_serial_and_threaded_versions_of_a_kernel_agree(rng):
         merged.append(out)
     for a, b in zip(*merged, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_accepted_draws_are_the_distinct_ones_off_kept_connections(threaded, rng):
+    # rows with no draws, rows drawing the same column twice, draws on kept and on
+    # dropped connections
+    from sklearn_set._topology import _accept_free
+
+    n_in, n_out = 50, 130
+    topology = random_topology(rng, n_in, n_out, 2000)
+    keep = rng.random(topology.nnz) < 0.6
+    draws = np.bincount(rng.integers(0, n_in - 10, 900), minlength=n_in)
+    draw_indptr = np.concatenate([[0], np.cumsum(draws)]).astype(np.int64)
+    columns = rng.integers(0, n_out, 900).astype(np.int32)
+    rows = np.repeat(np.arange(n_in), draws)
+    expected = np.setdiff1d(rows * n_out + columns, topology.keys()[keep])  # sorted, distinct
+    out = np.zeros(900, dtype=np.int64)
+    kernel = _accept_free.parallel if threaded else _accept_free.serial
+    n = kernel(topology.indptr, topology.indices, keep, draw_indptr, columns, n_out,
+               np.empty(n_in + 1, dtype=np.int64), out)
+    np.testing.assert_array_equal(out[:n], expected)
