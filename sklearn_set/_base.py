@@ -301,7 +301,7 @@ PARAMETERS_DOC = """    Parameters
         kernels took to compile or load from cache. ``2`` adds the seconds spent in
         the forward pass, in the backward pass with the update, and in evolution, and
         how much of the training ran outside the kernels (Numba's, and BLAS's for
-        full layers).
+        large full layers).
     warm_start : bool, default=False
         Continue from the previous fit's network instead of starting anew.
     device : {"cpu", "cuda"}, default="cpu"
@@ -361,7 +361,7 @@ ATTRIBUTES_DOC = """    n_features_in_ : int
         (connections moved by evolution), ``pruned_neurons``, ``seconds_train`` (the
         epoch's SGD, of which ``seconds_forward`` in forward passes,
         ``seconds_backward`` in backward passes and updates, and ``seconds_kernels``
-        inside the kernels of both, Numba's and, for full layers, BLAS's) and
+        inside the kernels of both, Numba's and, for large full layers, BLAS's) and
         ``seconds_evolve`` (evolution and pruning), and ``explored_fraction`` per
         layer with ``track_exploration``.
     feature_importances_ : ndarray of shape (n_features_in_,)

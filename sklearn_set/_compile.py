@@ -54,7 +54,7 @@ from ._kernels import (
     softmax,
     spmm_activate,
 )
-from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP
+from ._network import BLAS_MIN_CONNECTIONS, SIGMOID_OUTPUTS, SparseLayer, SparseMLP
 from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_nnz, sample_free_positions
 from ._warn import warn
@@ -87,7 +87,8 @@ class KernelPlan(NamedTuple):
     wide_layers: bool = False
     #: Whether a batch of the inputs is large enough for the threaded gather.
     wide_inputs: bool = False
-    #: Whether a hidden layer is fully connected (multiplied by BLAS, then activated).
+    #: Whether a hidden layer trains with BLAS (a full layer of at least
+    #: ``BLAS_MIN_CONNECTIONS``: multiplied by BLAS, then activated).
     full_hidden: bool = False
     #: Where evolution regrows, one of :data:`._growth.GROWTH_RULES`.
     growth: str = "random"
@@ -102,7 +103,7 @@ class KernelPlan(NamedTuple):
         of a layer at once."""
         shapes = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=False))
         sizes = [erdos_renyi_nnz(n_in, n_out, epsilon) for n_in, n_out in shapes]
-        full_hidden = any(nnz == n_in * n_out
+        full_hidden = any(nnz == n_in * n_out and nnz >= BLAS_MIN_CONNECTIONS
                           for (n_in, n_out), nnz in zip(shapes[:-1], sizes, strict=False))
         per_growth = CANDIDATES_PER_GROWTH if plan.get("growth") == "sampled_gradient" else 1
         draws = max(min(n_in * n_out - nnz, per_growth * int(zeta * nnz))
@@ -192,7 +193,7 @@ def _removal(plan, threaded=False):
 
 def _step(plan):
     """The rest of a training step: the batch gather, the output head's loss, and the
-    momentum updates of full layers and of biases."""
+    momentum updates of layers that train with BLAS and of biases."""
     _updates(plan)
     dtype = np.dtype(plan.dtype)
     output = np.full((1, 3), 0.5, dtype=dtype)
@@ -223,8 +224,8 @@ def _gradient_signal(plan):
 
 
 def _updates(plan, threaded=False):
-    """The batch gather, and the momentum updates of full layers (and of every layer,
-    with clipping) and of biases."""
+    """The batch gather, and the momentum updates of layers that train with BLAS (and
+    of every layer, with clipping) and of biases."""
     dtype = np.dtype(plan.dtype)
     gather_columns(np.ones((2, 3), dtype=dtype), np.zeros(3, dtype=np.intp),
                    np.empty((3, 3), dtype=dtype), parallel=threaded)

@@ -68,6 +68,16 @@ PREDICT_CHUNK = 2048
 PREDICT_ACTIVATIONS = 1 << 25
 PREDICT_MIN_CHUNK = 64
 
+#: The fewest connections for which a full layer trains through BLAS. Each BLAS
+#: product costs microseconds of fixed overhead in numpy and OpenBLAS whatever its
+#: size, about three per layer and step: on a small layer that outweighs the index the
+#: kernels follow, and the kernels take the layer instead. A 500 x 2 output layer, a
+#: two-class study fit's, made a training step 1.11 times faster through the kernels
+#: (80 us less); at 500 x 10 1.04 times, at 1000 x 10 and 500 x 20 even. Larger
+#: full layers gain from BLAS: a fully connected network of 100, 200, 200 and 2
+#: neurons took its training steps 1.5 times faster in BLAS than in the kernels.
+BLAS_MIN_CONNECTIONS = 1 << 13
+
 #: A network's scratch arrays, kept between passes and never persisted: weights in
 #: transposed order for the forward pass (then the gradients waiting for their step in
 #: the backward pass), and every layer's gradient for clipping.
@@ -210,11 +220,18 @@ class SparseLayer:
     def is_full(self):
         """Whether every input connects to every output (``epsilon=inf``, or an output
         layer capped at density 1). The weights in canonical order are then the dense
-        ``(n_in, n_out)`` matrix, row-major, and training multiplies by it with BLAS:
-        the same products as the kernels' at full density, over the same memory, and
-        several times faster, since there is no index to follow."""
+        ``(n_in, n_out)`` matrix, row-major."""
         t = self.topology
         return 0 < t.nnz == t.n_in * t.n_out
+
+    @property
+    def trains_with_blas(self):
+        """Whether training multiplies by the layer's dense matrix with BLAS: a full
+        layer of at least :data:`BLAS_MIN_CONNECTIONS` connections. The same products
+        as the kernels' at full density, over the same memory, and faster, since there
+        is no index to follow; a smaller full layer trains through the kernels, for
+        which BLAS's fixed cost per product is too high a price."""
+        return self.is_full and self.topology.nnz >= BLAS_MIN_CONNECTIONS
 
     def _matrix(self, values):
         """``values`` in canonical order (the first ``nnz``) as the dense
@@ -232,7 +249,8 @@ class SparseLayer:
         scratch array of at least ``nnz`` values (allocated when not given).
         ``strict`` keeps the kernel's fixed order of summation, so that a sample's
         output never depends on the other samples of its batch (predictions);
-        otherwise a full layer multiplies with BLAS (training).
+        otherwise a layer that :attr:`trains_with_blas` multiplies with BLAS
+        (training).
         """
         t = self.topology
         kind, slope, keep, seed = activation
@@ -241,7 +259,7 @@ class SparseLayer:
         if local_gradient is None:
             local_gradient = np.empty((0, 0), dtype=dtype)
         rule = (dtype.type(slope), float(keep), np.uint64(seed))
-        if not strict and self.is_full:
+        if not strict and self.trains_with_blas:
             _product(self._matrix(self.weights).T, x, out, timer)
             if kind == IDENTITY and keep >= 1 and local_gradient.size == 0:
                 # an output head's logits: the bias alone, the same additions as the
@@ -262,7 +280,7 @@ class SparseLayer:
     def input_gradient(self, delta):
         t = self.topology
         out = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
-        if self.is_full:
+        if self.trains_with_blas:
             _product(self._matrix(self.weights), delta, out)
         else:
             spmm_transposed(t.indptr, t.indices, self.weights, delta, out)
@@ -270,13 +288,13 @@ class SparseLayer:
 
     def squared_gradient_norm(self, x, delta, scratch=None):
         """Squared norm of the data loss's gradient w.r.t. weights and bias, never
-        holding the weight gradient (a full layer holds it in ``scratch``, at least
-        ``nnz`` values, allocated when not given). The GPU's clipping computes it this
-        way; the CPU's keeps the gradient instead (:meth:`SparseMLP._clipped_step`),
-        which saves a pass, and this is the reference its device kernel is tested
-        against."""
+        holding the weight gradient (a layer that trains with BLAS holds it in
+        ``scratch``, at least ``nnz`` values, allocated when not given). The GPU's
+        clipping computes it this way; the CPU's keeps the gradient instead
+        (:meth:`SparseMLP._clipped_step`), which saves a pass, and this is the
+        reference its device kernel is tested against."""
         t = self.topology
-        if self.is_full:
+        if self.trains_with_blas:
             grad = self._weight_gradient(x, delta, scratch)
             with np.errstate(over="ignore", invalid="ignore"):  # inf: clipped to zero
                 weight_part = float(np.dot(grad, grad))
@@ -295,7 +313,7 @@ class SparseLayer:
         """The weights' gradient, into the first ``nnz`` values of ``out`` when given."""
         t = self.topology
         grad = np.empty_like(self.weights) if out is None else out[:t.nnz]
-        if self.is_full:
+        if self.trains_with_blas:
             _product(x, delta.T, self._matrix(grad))
         else:
             sddmm(t.indptr, t.indices, x, delta, grad)
@@ -312,8 +330,8 @@ class SparseLayer:
         computed in the same pass over the connections from the weights as they were
         before the step, times ``local_gradient``. The weight gradient waits in
         ``scratch`` (at least ``nnz`` values, allocated when not given): a row of it
-        until the row steps, or, in a full layer, whose products come from BLAS
-        instead, the whole of it.
+        until the row steps, or, in a layer that trains with BLAS, whose products come
+        from it instead, the whole of it.
 
         With ``gradient`` (``nnz`` values), no step is taken: the weight gradient is
         written there, in the same pass, for :meth:`momentum_step` to apply once
@@ -326,7 +344,7 @@ class SparseLayer:
         below = None
         if local_gradient is not None:
             below = np.empty((t.n_in, delta.shape[1]), dtype=delta.dtype)
-        if self.is_full:
+        if self.trains_with_blas:
             if below is not None:  # from the weights before the step
                 _product(self._matrix(self.weights), delta, below, timer)
                 with np.errstate(invalid="ignore"):  # inf * 0
@@ -388,7 +406,7 @@ def _product(a, b, out, timer=None):
 def _timed(timer, kernel, *args, **kwargs):
     """``kernel(*args, **kwargs)``, adding its seconds to ``timer["kernels"]`` when there
     is a timer: what ``verbose=2`` reports as time in the kernels (Numba's, and BLAS's
-    for full layers)."""
+    for the layers that train with it)."""
     if timer is None:
         return kernel(*args, **kwargs)
     start = time.perf_counter()
@@ -540,9 +558,10 @@ class SparseMLP:
         Parameters
         ----------
         keep_gradient : bool
-            Keep what :meth:`_backward` needs: a training pass, in which full layers
-            multiply with BLAS. Without it, every layer sums in the kernels' fixed
-            order, so that a prediction never depends on its batch.
+            Keep what :meth:`_backward` needs: a training pass, in which the layers
+            that :attr:`SparseLayer.trains_with_blas` multiply with BLAS. Without it,
+            every layer sums in the kernels' fixed order, so that a prediction never
+            depends on its batch.
         rng : numpy.random.Generator or None
             When given and ``self.dropout > 0``, hidden activations are dropped: each
             layer's mask is drawn inside the kernel from one seed taken from ``rng``.

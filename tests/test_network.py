@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from sklearn_set import _network as network_module
 from sklearn_set._kernels import (
     RELU,
     backward_momentum_update,
@@ -314,12 +315,15 @@ def test_clipping_scales_the_data_gradient_only_and_keeps_one_buffer(rng, epsilo
     assert pickle.loads(pickle.dumps(network))._gradients is None
 
 
-def test_a_full_layer_trains_through_blas_as_the_kernels_would(rng):
+def test_a_full_layer_trains_through_blas_as_the_kernels_would(rng, monkeypatch):
     # epsilon=inf: training multiplies by the dense matrix (BLAS), predictions keep the
-    # kernels' order; the two must agree on every quantity of a step
+    # kernels' order; the two must agree on every quantity of a step. The layer is
+    # small, so BLAS is asked for whatever its size.
+    monkeypatch.setattr(network_module, "BLAS_MIN_CONNECTIONS", 0)
     layer = SparseMLP.erdos_renyi((7, 6, 3), np.inf, rng, dtype=np.float64,
                                   weight_init="normal").layers[0]
     assert layer.is_full and not SparseMLP.erdos_renyi((7, 6, 3), 1.0, rng).layers[0].is_full
+    assert layer.trains_with_blas
     x, delta = rng.standard_normal((7, 5)), rng.standard_normal((6, 5))
     local_gradient = rng.random((7, 5))
     activation = (RELU, 0.0, 0.5, 123)  # dropout too: the same mask on both paths
@@ -342,3 +346,24 @@ def test_a_full_layer_trains_through_blas_as_the_kernels_would(rng):
     assert_allclose(below, expected_below, rtol=1e-12)
     assert_allclose(layer.weights, kernels.weights, rtol=1e-12)
     assert_allclose(layer.velocity, kernels.velocity, rtol=1e-12, atol=1e-15)
+
+
+def test_a_small_full_layer_trains_through_the_kernels(rng, monkeypatch):
+    # a two-class output layer of 500 x 2: BLAS's fixed cost per product outweighs the
+    # index the kernels follow, so training takes the kernels, in the order
+    # predictions sum in, and the large full layer keeps BLAS
+    network = SparseMLP.erdos_renyi((20, 500, 2), np.inf, rng)
+    small = network.layers[1]
+    assert small.is_full and not small.trains_with_blas
+    assert network.layers[0].trains_with_blas  # 10 000 connections
+    blas_operands = []
+    product = network_module._product
+    monkeypatch.setattr(network_module, "_product",
+                        lambda a, b, out, timer=None: (blas_operands.append(out.shape),
+                                                       product(a, b, out, timer)))
+    x = rng.standard_normal((20, 32)).astype(np.float32)
+    hidden = network.layers[0].forward(x, (RELU, 0.0, 1.0, 0))
+    assert np.array_equal(small.forward(hidden, strict=False), small.forward(hidden))
+    network.train_batch(x, rng.integers(0, 2, 32), learning_rate=0.1, momentum=0.9,
+                        alpha=1e-4, rng=None)
+    assert blas_operands and all(500 in shape for shape in blas_operands)
