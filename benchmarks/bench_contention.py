@@ -9,12 +9,14 @@ out work as threads free up and its idle threads yield. Every layer computes the
 fit (each row of a kernel is summed by one thread, in a fixed order).
 
 Each measurement is ``bench_epoch.py``'s timed fit (coil20, 3 x 3000 hidden, batch
-32) in a child process with ``NUMBA_THREADING_LAYER`` set, idle and busy rounds
-alternating. Prints the median seconds per epoch and the ratios within the run: busy
-over idle for each layer, and each layer over OpenMP. A layer that is not installed
+32, by default; it takes the same options of the fit) in a child process with
+``NUMBA_THREADING_LAYER`` set, idle and busy rounds alternating. Prints the median
+seconds per epoch and the ratios within the run: busy over idle for each layer, and
+each layer over OpenMP. A layer that is not installed
 (TBB needs ``pip install tbb``) is reported as such.
 
     python benchmarks/bench_contention.py [--busy 1] [--rounds 3] [--epochs 5]
+    python benchmarks/bench_contention.py --dataset madelon --hidden 500,500,500 --max-grad-norm 1
 """
 
 import argparse
@@ -23,7 +25,7 @@ import statistics
 import subprocess
 import sys
 
-from bench_epoch import ROOT, child  # this folder's, as scripts run from it
+from bench_epoch import ROOT, add_fit_arguments, child  # this folder's, as scripts run from it
 
 LAYERS = ("omp", "tbb", "workqueue")
 SPIN = "while True: pass"
@@ -52,14 +54,11 @@ def spinning(n):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="coil20")
-    parser.add_argument("--hidden", default="3000,3000,3000")
-    parser.add_argument("--epochs", type=int, default=5)
+    add_fit_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--busy", type=int, default=1,
                         help="processes that spin beside the busy rounds' fits")
     args = parser.parse_args()
-    args.epsilon, args.max_grad_norm = 20.0, None  # bench_epoch's defaults
     if args.busy < 1:
         parser.error("--busy must be at least 1")
     layers = [layer for layer in LAYERS if available(layer)]
@@ -75,7 +74,9 @@ def main():
                 for process in spinners:
                     process.kill()
                     process.wait()
-    print(f"{args.dataset}, hidden ({args.hidden}), batch 32, {args.epochs} epochs a fit, "
+    clipping = "" if args.max_grad_norm is None else f", max_grad_norm {args.max_grad_norm}"
+    print(f"{args.dataset}, hidden ({args.hidden}), epsilon {args.epsilon}{clipping}, "
+          f"batch 32, {args.epochs} epochs a fit, "
           f"{args.rounds} rounds; {os.cpu_count()} cores, busy rounds beside {args.busy} "
           f"spinning process{'es' if args.busy > 1 else ''}")
     if missing:

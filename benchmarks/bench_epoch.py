@@ -95,9 +95,9 @@ def child(tree, args, **environment):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", default="3915a5c", help="git revision to compare with")
+def add_fit_arguments(parser):
+    """The options of the timed fit that :func:`child` passes on to :func:`measure`,
+    for this script and the others that time the same fit."""
     parser.add_argument("--dataset", default="coil20")
     parser.add_argument("--hidden", default="3000,3000,3000")
     parser.add_argument("--epochs", type=int, default=5)
@@ -105,6 +105,12 @@ def main():
                         help="the layers' epsilon; inf for fully connected layers")
     parser.add_argument("--max-grad-norm", type=float, default=None,
                         help="clip the gradient's global norm (the study's stable profiles)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", default="3915a5c", help="git revision to compare with")
+    add_fit_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
