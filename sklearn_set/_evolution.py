@@ -104,7 +104,7 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, radix_bits, zeta, bo
             negative, positive = threshold[0], threshold[1]
             for c in prange(n_chunks):
                 q = offsets[c]
-                for p in range(bounds[c], bounds[c + 1]):
+                for p in range(np.uint64(bounds[c]), np.uint64(bounds[c + 1])):
                     # the side's digit by arithmetic: a branch on the sign would mispredict
                     digit = _of_side(_side(weights[p]), negative, positive)
                     if (np.int64(bits[p]) & magnitude_mask) >> shift == digit:  # rarely
@@ -112,9 +112,11 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, radix_bits, zeta, bo
                         q += 1
     negative, positive = threshold[0], threshold[1]
     # a pass of its own, which vectorises: merged into the candidates' pass, the two
-    # took four times as long at 10^5 weights
+    # took four times as long at 10^5 weights. It and the candidates' pass count in
+    # unsigned positions: Numba tests a signed index for wrapping around, and with
+    # that test this pass ran one weight at a time, most of the removal's time.
     for c in prange(n_chunks):
-        for p in range(bounds[c], bounds[c + 1]):
+        for p in range(np.uint64(bounds[c]), np.uint64(bounds[c + 1])):
             keep[p] = (np.int64(bits[p]) & magnitude_mask) >= _of_side(
                 _side(weights[p]), negative, positive)
     # ties at the threshold are candidates: the first by position go
