@@ -82,9 +82,12 @@ def _scatter_by_bucket(indptr, indices, bounds, bucket_bits, cursors, starts, t_
     ``(n_chunks, n_buckets)``, comes zeroed from the caller."""
     n_chunks = bounds.shape[0] - 1
     n_buckets = starts.shape[0] - 1
+    # unsigned positions and indices, as in _merge_rows: both passes took twice as
+    # long with signed ones at 5966 x 500
+    one, shift = np.uint64(1), np.uint64(bucket_bits)
     for c in prange(n_chunks):
-        for p in range(indptr[bounds[c]], indptr[bounds[c + 1]]):
-            cursors[c, indices[p] >> bucket_bits] += 1
+        for p in range(np.uint64(indptr[bounds[c]]), np.uint64(indptr[bounds[c + 1]])):
+            cursors[c, np.uint64(indices[p]) >> shift] += 1
     total = 0
     for k in range(n_buckets):
         starts[k] = total
@@ -97,14 +100,14 @@ def _scatter_by_bucket(indptr, indices, bounds, bucket_bits, cursors, starts, t_
     for c in prange(n_chunks):
         cursor = cursors[c]
         for i in range(bounds[c], bounds[c + 1]):
-            for p in range(indptr[i], indptr[i + 1]):
-                k = indices[p] >> bucket_bits
-                q = cursor[k]
+            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                k = np.uint64(indices[p]) >> shift
+                q = np.uint64(cursor[k])
                 t_indices[q] = i
                 t_order[q] = p
                 if bucket_bits:  # the output neuron within its bucket
                     offsets[q] = indices[p] & low_bits
-                cursor[k] = q + 1
+                cursor[k] = q + one
 
 
 @cached_njit(parallel=True)
@@ -181,28 +184,32 @@ def _merge_rows(indptr, indices, keep, added_keys, added_indptr, n_out, out_indp
     the whole layer.
     """
     n_in = indptr.shape[0] - 1
+    # unsigned positions, as in the training kernels (see _kernels._FOUR): a signed
+    # index costs a wraparound test per access, and the fill took 1.25 times as long
+    # with them at 5966 x 500
+    one = np.uint64(1)
     for i in prange(n_in):
         kept = 0
-        for p in range(indptr[i], indptr[i + 1]):
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
             kept += keep[p]
         out_indptr[i + 1] = kept + added_indptr[i + 1] - added_indptr[i]
     for i in range(n_in):
         out_indptr[i + 1] += out_indptr[i]
     for i in prange(n_in):
-        p, end = indptr[i], indptr[i + 1]
-        a, added_end = added_indptr[i], added_indptr[i + 1]
+        p, end = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
+        a, added_end = np.uint64(added_indptr[i]), np.uint64(added_indptr[i + 1])
         first_key = i * n_out
-        for q in range(out_indptr[i], out_indptr[i + 1]):
+        for q in range(np.uint64(out_indptr[i]), np.uint64(out_indptr[i + 1])):
             while p < end and not keep[p]:
-                p += 1
+                p += one
             if a == added_end or (p < end and indices[p] < added_keys[a] - first_key):
                 out_indices[q] = indices[p]
                 out_source[q] = p
-                p += 1
+                p += one
             else:
                 out_indices[q] = added_keys[a] - first_key
                 out_source[q] = -1
-                a += 1
+                a += one
 
 
 class Topology:
