@@ -84,8 +84,8 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, radix_bits, zeta, bo
         ranges = bounds if every_weight else offsets
         for c in prange(n_chunks):
             _clear_histogram(histogram, c, width)
-            for q in range(ranges[c], ranges[c + 1]):
-                p = q if every_weight else candidates[q]
+            for q in range(np.uint64(ranges[c]), np.uint64(ranges[c + 1])):
+                p = q if every_weight else np.uint64(candidates[q])
                 _count_digit(histogram, c, _side(weights[p]),
                              np.int64(bits[p]) & magnitude_mask, shift, width, threshold)
         for side in range(2):
@@ -112,9 +112,10 @@ def _remove_smallest_by_sign(weights, bits, magnitude_bits, radix_bits, zeta, bo
                         q += 1
     negative, positive = threshold[0], threshold[1]
     # a pass of its own, which vectorises: merged into the candidates' pass, the two
-    # took four times as long at 10^5 weights. It and the candidates' pass count in
-    # unsigned positions: Numba tests a signed index for wrapping around, and with
-    # that test this pass ran one weight at a time, most of the removal's time.
+    # took four times as long at 10^5 weights. Every pass counts in unsigned
+    # positions, as the training kernels do (see _kernels._FOUR): Numba tests a signed
+    # index for wrapping around, and with that test this pass ran one weight at a
+    # time, most of the removal's time (0.83 ms of 1.37 at 129 320 weights).
     for c in prange(n_chunks):
         for p in range(np.uint64(bounds[c]), np.uint64(bounds[c + 1])):
             keep[p] = (np.int64(bits[p]) & magnitude_mask) >= _of_side(
