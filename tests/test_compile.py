@@ -64,6 +64,9 @@ print(json.dumps(sorted(signatures() - before)))
     # a fully connected 64 x 2500 layer (activated after BLAS, threaded at batch 32),
     # then 280 000 connections (threaded evolution)
     ((2500, 1000), 80.0, "classifier", False, "relu", "random"),
+    # fully connected (epsilon capped) but small, 64 x 100 and 100 x 10: trained through
+    # the kernels
+    ((100,), 1000.0, "classifier", False, "relu", "random"),
     # RigL's two rules; the sampled one draws 120 000 candidates (threaded sampler)
     ((1000, 1000), 20.0, "classifier", False, "relu", "sampled_gradient"),
     ((300,), 20.0, "regressor", True, "tanh", "gradient"),
@@ -93,6 +96,16 @@ def test_plan_asks_for_threaded_evolution_only_for_large_layers():
                for name in small)
     assert "forward_smooth" in task_names(KernelPlan(output="logistic"))
 
+
+
+def test_plan_asks_for_the_activation_after_blas_only_for_layers_that_train_with_it():
+    # a full hidden layer under BLAS_MIN_CONNECTIONS trains through the kernels, which
+    # the forward and backward tasks compile anyway; from that size on, BLAS's product
+    # is activated by the activation kernel
+    small = KernelPlan.for_layers([20, 100, 2], float("inf"), 32)  # 2000 connections
+    assert not small.full_hidden and "activation" not in task_names(small)
+    large = KernelPlan.for_layers([100, 100, 2], float("inf"), 32)  # 10 000
+    assert large.full_hidden and "activation" in task_names(large)
 
 def test_plan_compiles_growth_kernels_only_for_gradient_growth():
     """RigL's kernels join the parallel compile when the fit grows by gradient; the
