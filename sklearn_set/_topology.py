@@ -441,13 +441,14 @@ def _sort_short(values, start, end):
     if end - start > 32:
         _heapsort(values, start, end)
         return
-    for s in range(start + 1, end):
+    first, one = np.uint64(start), np.uint64(1)  # unsigned: see _merge_rows
+    for s in range(first + one, np.uint64(end)):
         value = values[s]
-        k = s - 1
-        while k >= start and values[k] > value:
-            values[k + 1] = values[k]
-            k -= 1
-        values[k + 1] = value
+        k = s
+        while k > first and values[k - one] > value:
+            values[k] = values[k - one]
+            k -= one
+        values[k] = value
 
 
 @cached_njit(inline="always")
@@ -500,28 +501,30 @@ def _accept_free(indptr, indices, keep, draw_indptr, columns, n_out, n_accepted,
     """
     n_in = indptr.shape[0] - 1
     n_accepted[0] = 0
+    one = np.uint64(1)  # unsigned positions: see _merge_rows
     for i in prange(n_in):
-        start, end = draw_indptr[i], draw_indptr[i + 1]
-        _sort_short(columns, start, end)
-        p, write, previous = indptr[i], start, -1
+        _sort_short(columns, draw_indptr[i], draw_indptr[i + 1])
+        start, end = np.uint64(draw_indptr[i]), np.uint64(draw_indptr[i + 1])
+        p, stop, write, previous = np.uint64(indptr[i]), np.uint64(indptr[i + 1]), start, -1
         for s in range(start, end):
             column = columns[s]
             if column == previous:
                 continue
             previous = column
-            while p < indptr[i + 1] and indices[p] < column:
-                p += 1
-            if p < indptr[i + 1] and indices[p] == column and keep[p]:
+            while p < stop and indices[p] < column:
+                p += one
+            if p < stop and indices[p] == column and keep[p]:
                 continue
             columns[write] = column
-            write += 1
+            write += one
         n_accepted[i + 1] = write - start
     for i in range(n_in):
         n_accepted[i + 1] += n_accepted[i]
     for i in prange(n_in):
         first_key = i * n_out
-        for s in range(n_accepted[i + 1] - n_accepted[i]):
-            out_keys[n_accepted[i] + s] = first_key + columns[draw_indptr[i] + s]
+        first_out, first_draw = np.uint64(n_accepted[i]), np.uint64(draw_indptr[i])
+        for s in range(np.uint64(n_accepted[i + 1] - n_accepted[i])):
+            out_keys[first_out + s] = first_key + columns[first_draw + s]
     return n_accepted[n_in]
 
 
