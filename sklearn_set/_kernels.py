@@ -56,6 +56,16 @@ _ONE, _TWO, _THREE, _FOUR = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(
 
 
 @njit(inline="always")
+def _prefetch_four_ahead(rows, indices, p, ahead, stop):
+    """With ``ahead`` > 0, ask for the ``rows`` of the four connections ``ahead`` past
+    position ``p`` (:func:`._prefetch.prefetch_row`), if they lie before ``stop``: what
+    the sweeps that take four connections at a time read that many steps later."""
+    if ahead > 0 and p + ahead + _FOUR <= stop:
+        for k in range(4):  # unrolled by LLVM
+            prefetch_row(rows, np.uint64(indices[p + ahead + np.uint64(k)]))
+
+
+@njit(inline="always")
 def _accumulate(out, j, weights, sources, indices, start, stop, lookahead=0):
     """``out[j] += sum_p weights[p] * sources[indices[p]]`` over ``p`` in ``[start, stop)``.
 
@@ -82,9 +92,7 @@ def _accumulate(out, j, weights, sources, indices, start, stop, lookahead=0):
     p, stop = np.uint64(start), np.uint64(stop)
     ahead = np.uint64(lookahead)
     while p + _FOUR <= stop:
-        if ahead > 0 and p + ahead + _FOUR <= stop:
-            for k in range(4):  # unrolled by LLVM
-                prefetch_row(sources, np.uint64(indices[p + ahead + np.uint64(k)]))
+        _prefetch_four_ahead(sources, indices, p, ahead, stop)
         w0, w1, w2, w3 = weights[p], weights[p + _ONE], weights[p + _TWO], weights[p + _THREE]
         i0, i1, i2, i3 = (np.uint64(indices[p]), np.uint64(indices[p + _ONE]),
                           np.uint64(indices[p + _TWO]), np.uint64(indices[p + _THREE]))
@@ -704,9 +712,7 @@ def _backward(indptr, indices, x, delta, weights, velocity, learning_rate, momen
             for b in range(batch):
                 grad_input[i, b] = zero
         while p + _FOUR <= stop:
-            if ahead > 0 and p + ahead + _FOUR <= stop:
-                for k in range(4):  # unrolled by LLVM
-                    prefetch_row(delta, np.uint64(indices[p + ahead + np.uint64(k)]))
+            _prefetch_four_ahead(delta, indices, p, ahead, stop)
             j0, j1, j2, j3 = (np.uint64(indices[p]), np.uint64(indices[p + _ONE]),
                               np.uint64(indices[p + _TWO]), np.uint64(indices[p + _THREE]))
             g0 = g1 = g2 = g3 = zero
