@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import PARALLEL_MIN_WORK, cached_njit, sized_njit
+from ._kernels import _ONE
 
 __all__ = ["Topology", "erdos_renyi_density", "erdos_renyi_nnz", "erdos_renyi",
            "sample_free_positions"]
@@ -82,9 +83,9 @@ def _scatter_by_bucket(indptr, indices, bounds, bucket_bits, cursors, starts, t_
     ``(n_chunks, n_buckets)``, comes zeroed from the caller."""
     n_chunks = bounds.shape[0] - 1
     n_buckets = starts.shape[0] - 1
-    # unsigned positions and indices, as in _merge_rows: both passes took twice as
+    # unsigned positions and indices (see _kernels._FOUR): both passes took twice as
     # long with signed ones at 5966 x 500
-    one, shift = np.uint64(1), np.uint64(bucket_bits)
+    shift = np.uint64(bucket_bits)
     for c in prange(n_chunks):
         for p in range(np.uint64(indptr[bounds[c]]), np.uint64(indptr[bounds[c + 1]])):
             cursors[c, np.uint64(indices[p]) >> shift] += 1
@@ -107,7 +108,7 @@ def _scatter_by_bucket(indptr, indices, bounds, bucket_bits, cursors, starts, t_
                 t_order[q] = p
                 if bucket_bits:  # the output neuron within its bucket
                     offsets[q] = indices[p] & low_bits
-                cursor[k] = q + one
+                cursor[k] = q + _ONE
 
 
 @cached_njit(parallel=True)
@@ -187,7 +188,6 @@ def _merge_rows(indptr, indices, keep, added_keys, added_indptr, n_out, out_indp
     # unsigned positions, as in the training kernels (see _kernels._FOUR): a signed
     # index costs a wraparound test per access, and the fill took 1.25 times as long
     # with them at 5966 x 500
-    one = np.uint64(1)
     for i in prange(n_in):
         kept = 0
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
@@ -201,15 +201,15 @@ def _merge_rows(indptr, indices, keep, added_keys, added_indptr, n_out, out_indp
         first_key = i * n_out
         for q in range(np.uint64(out_indptr[i]), np.uint64(out_indptr[i + 1])):
             while p < end and not keep[p]:
-                p += one
+                p += _ONE
             if a == added_end or (p < end and indices[p] < added_keys[a] - first_key):
                 out_indices[q] = indices[p]
                 out_source[q] = p
-                p += one
+                p += _ONE
             else:
                 out_indices[q] = added_keys[a] - first_key
                 out_source[q] = -1
-                a += one
+                a += _ONE
 
 
 class Topology:
@@ -441,13 +441,13 @@ def _sort_short(values, start, end):
     if end - start > 32:
         _heapsort(values, start, end)
         return
-    first, one = np.uint64(start), np.uint64(1)  # unsigned: see _merge_rows
-    for s in range(first + one, np.uint64(end)):
+    first = np.uint64(start)  # unsigned: see _kernels._FOUR
+    for s in range(first + _ONE, np.uint64(end)):
         value = values[s]
         k = s
-        while k > first and values[k - one] > value:
-            values[k] = values[k - one]
-            k -= one
+        while k > first and values[k - _ONE] > value:
+            values[k] = values[k - _ONE]
+            k -= _ONE
         values[k] = value
 
 
@@ -501,8 +501,7 @@ def _accept_free(indptr, indices, keep, draw_indptr, columns, n_out, n_accepted,
     """
     n_in = indptr.shape[0] - 1
     n_accepted[0] = 0
-    one = np.uint64(1)  # unsigned positions: see _merge_rows
-    for i in prange(n_in):
+    for i in prange(n_in):  # unsigned positions: see _kernels._FOUR
         _sort_short(columns, draw_indptr[i], draw_indptr[i + 1])
         start, end = np.uint64(draw_indptr[i]), np.uint64(draw_indptr[i + 1])
         p, stop, write, previous = np.uint64(indptr[i]), np.uint64(indptr[i + 1]), start, -1
@@ -512,11 +511,11 @@ def _accept_free(indptr, indices, keep, draw_indptr, columns, n_out, n_accepted,
                 continue
             previous = column
             while p < stop and indices[p] < column:
-                p += one
+                p += _ONE
             if p < stop and indices[p] == column and keep[p]:
                 continue
             columns[write] = column
-            write += one
+            write += _ONE
         n_accepted[i + 1] = write - start
     for i in range(n_in):
         n_accepted[i + 1] += n_accepted[i]
