@@ -43,11 +43,21 @@ def _hide_existing(t_indptr, t_indices, first_column, scores):
 
 
 def _top(scores, keys, count):
-    """The ``count`` largest scores (and their keys), ties broken by smaller key."""
+    """The ``count`` largest scores (and their keys), ties broken by smaller key, in no
+    particular order.
+
+    In linear time: a partition finds the ``count``-th largest score, and only the
+    ties at it are sorted, by key. A full sort of every candidate (``np.lexsort``)
+    took 1.2 s of the 2.9 s that a 30 000 x 30 000 layer's exact top-k took.
+    """
     if scores.shape[0] <= count:
         return scores, keys
-    order = np.lexsort((keys, -scores))[:count]
-    return scores[order], keys[order]
+    kth = np.partition(scores, scores.shape[0] - count)[scores.shape[0] - count]
+    above = np.flatnonzero(scores > kth)
+    ties = np.flatnonzero(scores == kth)
+    ties = ties[np.argsort(keys[ties], kind="stable")[:count - above.shape[0]]]
+    chosen = np.concatenate([above, ties])
+    return scores[chosen], keys[chosen]
 
 
 def _at_least_kth(values, k):
@@ -71,14 +81,27 @@ def top_gradient_positions(x, delta, topology, count, block_elements=BLOCK_ELEME
     """
     n_in, n_out = topology.shape
     width = max(1, min(n_out, block_elements // max(n_in, 1)))
+    # one block's products and comparisons, reused: fresh arrays per block are fresh
+    # pages to fault in, and where large arrays are mapped afresh (as the memory tests
+    # run, MALLOC_MMAP_THRESHOLD_ at 1 MiB) that was over a third of the time
+    product = np.empty(n_in * width, dtype=np.result_type(x, delta))
+    passes = np.empty(n_in * width, dtype=bool)
     kept_scores, kept_keys = [], []
     n_kept, floor = 0, np.float32(0.0)
     for first in range(0, n_out, width):
         last = min(n_out, first + width)
-        scores = np.abs(x @ delta[first:last].T).astype(np.float32, copy=False)
+        scores = product[:n_in * (last - first)].reshape(n_in, last - first)
+        np.matmul(x, delta[first:last].T, out=scores)
+        np.abs(scores, out=scores)
+        scores = scores.astype(np.float32, copy=False)
         _hide_existing(topology.t_indptr, topology.t_indices, first, scores)
         flat = scores.ravel()
-        candidates = np.flatnonzero(flat >= floor) if floor > 0 else np.flatnonzero(flat > 0)
+        above = passes[:flat.shape[0]]
+        if floor > 0:
+            np.greater_equal(flat, floor, out=above)
+        else:
+            np.greater(flat, 0, out=above)
+        candidates = np.flatnonzero(above)
         candidates = candidates[_at_least_kth(flat[candidates], count)]
         rows, columns = np.divmod(candidates, last - first)
         kept_scores.append(flat[candidates])

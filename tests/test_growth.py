@@ -7,7 +7,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_set import SETMLPClassifier
 from sklearn_set._evolution import evolve_set
-from sklearn_set._growth import sampled_gradient_growth, top_gradient_positions
+from sklearn_set._growth import _top, sampled_gradient_growth, top_gradient_positions
 from sklearn_set._network import SparseMLP
 from sklearn_set._schedule import zeta_at
 from sklearn_set._topology import erdos_renyi
@@ -42,6 +42,18 @@ def test_streamed_top_k_breaks_ties_by_position():
     delta = np.ones((30, 2), dtype=np.float32)  # every gradient equal
     got = top_gradient_positions(x, delta, topology, 25, block_elements=64)
     np.testing.assert_array_equal(got, _dense_top(x, delta, topology, 25))
+
+
+@pytest.mark.parametrize("count", [1, 40, 399, 400, 500])
+def test_top_scores_are_the_full_sorts_ties_by_smaller_key(count):
+    # the linear-time selection picks what sorting every candidate picked
+    rng = np.random.default_rng(count)
+    scores = rng.choice(np.float32([0.5, 1.0, 2.0, 3.0]), 400) * rng.choice([1, 1, 1.5], 400)
+    keys = rng.permutation(10_000)[:400].astype(np.int64)
+    order = np.lexsort((keys, -scores))[:count]
+    got_scores, got_keys = _top(scores.astype(np.float32), keys, count)
+    np.testing.assert_array_equal(np.sort(got_keys), np.sort(keys[order]))
+    np.testing.assert_array_equal(np.sort(got_scores), np.sort(scores[order]))
 
 
 def test_rigl_step_keeps_the_count_and_grows_where_the_gradient_is_largest():
