@@ -121,7 +121,7 @@ def test_device_is_validated():
 def test_the_gpu_benchmark_runs_its_table_under_the_simulator():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     process = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_gpu.py"), "--layers", "10x8x4",
+        [sys.executable, str(ROOT / "benchmarks" / "bench_gpu.py"), "--layers", "6x5x4",
          "--repeats", "1", "--no-epoch"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-3000:]
