@@ -33,7 +33,10 @@ if [ -n "${SKLEARN_SET_DATA:-}" ]; then
 else
     step threads 150 python benchmarks/bench_threads.py --synthetic
 fi
-step gpu_tests 140 python -m pytest -q tests/test_cuda.py
+# the kernels against the CPU's on the GPU itself (tests/test_cuda.py would run them
+# under the simulator), and the compile and validation tests
+step gpu_tests 140 python -m pytest -q -p no:cacheprovider tests/test_cuda_simulated.py \
+    tests/test_cuda.py -k "not under_the_simulator"
 step gpu 120 python benchmarks/bench_gpu.py
 step start 45 python benchmarks/bench_start.py --repeats 1
 step kernels_2_threads 50 env NUMBA_NUM_THREADS=2 python benchmarks/bench_kernels.py

@@ -51,7 +51,8 @@ SCAN_THREADS = 32 if config.ENABLE_CUDASIM else 256
 #: regrowth on a 10 x 10 layer under the simulator took 0.48 s instead of 1.1 s.
 #: Either way the selection is exact.
 _PASSES = ((23, 8), (15, 8), (7, 8), (0, 7)) if config.ENABLE_CUDASIM else ((15, 16), (0, 15))
-#: Histogram bins per group: enough for the widest pass.
+#: Histogram bins per group: enough for the widest pass. The kernels take the count
+#: from the histogram's length, so that a compiled kernel serves any passes.
 _BINS = 1 << max(width for _, width in _PASSES)
 
 
@@ -132,6 +133,8 @@ def _zeros(n, dtype):
 # -- exact selection of the smallest keys ---------------------------------------------
 @cuda.jit
 def _histogram(keys, group, shift, width, prefix, histogram):
+    """Count the digits at ``shift`` of the keys whose higher digits are their group's
+    ``prefix``: group ``g`` in the second half of ``histogram`` if 1, the first if 0."""
     p = cuda.grid(1)
     if p >= keys.shape[0]:
         return
@@ -140,7 +143,8 @@ def _histogram(keys, group, shift, width, prefix, histogram):
         return
     key = np.int64(keys[p])
     if (key >> (shift + width)) == prefix[g]:
-        cuda.atomic.add(histogram, g * _BINS + ((key >> shift) & ((1 << width) - 1)), 1)
+        bins = histogram.shape[0] // 2
+        cuda.atomic.add(histogram, g * bins + ((key >> shift) & ((1 << width) - 1)), 1)
 
 
 @cuda.jit
@@ -149,9 +153,9 @@ def _pick_digit(histogram, width, remaining, prefix):
     g = cuda.grid(1)
     if g >= 2:
         return
-    digit = 0
-    while digit < (1 << width) - 1 and histogram[g * _BINS + digit] < remaining[g]:
-        remaining[g] -= histogram[g * _BINS + digit]
+    first, digit = g * (histogram.shape[0] // 2), 0
+    while digit < (1 << width) - 1 and histogram[first + digit] < remaining[g]:
+        remaining[g] -= histogram[first + digit]
         digit += 1
     prefix[g] = (prefix[g] << width) | digit
 
