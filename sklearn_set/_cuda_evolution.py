@@ -134,7 +134,7 @@ def _zeros(n, dtype):
 @cuda.jit
 def _histogram(keys, group, shift, width, prefix, histogram):
     """Count the digits at ``shift`` of the keys whose higher digits are their group's
-    ``prefix``: group ``g`` in the second half of ``histogram`` if 1, the first if 0."""
+    ``prefix``, each group in its half of ``histogram`` (group 0 the first)."""
     p = cuda.grid(1)
     if p >= keys.shape[0]:
         return

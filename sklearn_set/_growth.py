@@ -85,7 +85,7 @@ def top_gradient_positions(x, delta, topology, count, block_elements=BLOCK_ELEME
     # pages to fault in, and where large arrays are mapped afresh (as the memory tests
     # run, MALLOC_MMAP_THRESHOLD_ at 1 MiB) that was over a third of the time
     product = np.empty(n_in * width, dtype=np.result_type(x, delta))
-    passes = np.empty(n_in * width, dtype=bool)
+    passing = np.empty(n_in * width, dtype=bool)
     kept_scores, kept_keys = [], []
     n_kept, floor = 0, np.float32(0.0)
     for first in range(0, n_out, width):
@@ -96,7 +96,7 @@ def top_gradient_positions(x, delta, topology, count, block_elements=BLOCK_ELEME
         scores = scores.astype(np.float32, copy=False)
         _hide_existing(topology.t_indptr, topology.t_indices, first, scores)
         flat = scores.ravel()
-        above = passes[:flat.shape[0]]
+        above = passing[:flat.shape[0]]
         if floor > 0:
             np.greater_equal(flat, floor, out=above)
         else:
