@@ -52,6 +52,8 @@ def _top(scores, keys, count):
     """
     if scores.shape[0] <= count:
         return scores, keys
+    if count <= 0:
+        return scores[:0], keys[:0]
     kth = np.partition(scores, scores.shape[0] - count)[scores.shape[0] - count]
     above = np.flatnonzero(scores > kth)
     ties = np.flatnonzero(scores == kth)
@@ -64,6 +66,8 @@ def _at_least_kth(values, k):
     """Indices of the values not below the ``k``-th largest (all ties kept)."""
     if values.shape[0] <= k:
         return np.arange(values.shape[0])
+    if k <= 0:
+        return np.empty(0, dtype=np.intp)
     kth = np.partition(values, values.shape[0] - k)[values.shape[0] - k]
     return np.flatnonzero(values >= kth)
 

@@ -56,6 +56,16 @@ def test_top_scores_are_the_full_sorts_ties_by_smaller_key(count):
     np.testing.assert_array_equal(np.sort(got_scores), np.sort(scores[order]))
 
 
+def test_growing_nothing_returns_no_positions():
+    rng = np.random.default_rng(0)
+    topology = erdos_renyi(30, 20, 2, rng)
+    x = rng.standard_normal((30, 4)).astype(np.float32)
+    delta = rng.standard_normal((20, 4)).astype(np.float32)
+    assert top_gradient_positions(x, delta, topology, 0).shape == (0,)
+    scores, keys = _top(np.ones(3, np.float32), np.arange(3), 0)
+    assert scores.shape == keys.shape == (0,)
+
+
 def test_rigl_step_keeps_the_count_and_grows_where_the_gradient_is_largest():
     rng = np.random.default_rng(1)
     network = SparseMLP.erdos_renyi([50, 40, 3], 4.0, rng)
