@@ -54,7 +54,7 @@ from ._kernels import (
     softmax,
     spmm_activate,
 )
-from ._network import BLAS_MIN_CONNECTIONS, SIGMOID_OUTPUTS, SparseLayer, SparseMLP
+from ._network import SIGMOID_OUTPUTS, SparseLayer, SparseMLP, full_layer_for_blas
 from ._threads import thread_limit
 from ._topology import Topology, _merge_tail, erdos_renyi_nnz, sample_free_positions
 from ._warn import warn
@@ -103,7 +103,7 @@ class KernelPlan(NamedTuple):
         of a layer at once."""
         shapes = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=False))
         sizes = [erdos_renyi_nnz(n_in, n_out, epsilon) for n_in, n_out in shapes]
-        full_hidden = any(nnz == n_in * n_out and nnz >= BLAS_MIN_CONNECTIONS
+        full_hidden = any(full_layer_for_blas(n_in, n_out, nnz)
                           for (n_in, n_out), nnz in zip(shapes[:-1], sizes, strict=False))
         per_growth = CANDIDATES_PER_GROWTH if plan.get("growth") == "sampled_gradient" else 1
         draws = max(min(n_in * n_out - nnz, per_growth * int(zeta * nnz))

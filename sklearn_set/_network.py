@@ -38,7 +38,7 @@ from ._topology import Topology, erdos_renyi
 
 __all__ = [
     "ACTIVATIONS", "OUTPUTS", "SIGMOID_OUTPUTS", "WEIGHT_INITS", "REGROW_INITS",
-    "SparseLayer", "SparseMLP", "draw_weights", "samples_as_columns",
+    "SparseLayer", "SparseMLP", "draw_weights", "full_layer_for_blas", "samples_as_columns",
 ]
 
 ACTIVATIONS = ("relu", "allrelu", "tanh", "logistic")
@@ -77,6 +77,14 @@ PREDICT_MIN_CHUNK = 64
 #: full layers gain from BLAS: a fully connected network of 100, 200, 200 and 2
 #: neurons took its training steps 1.5 times faster in BLAS than in the kernels.
 BLAS_MIN_CONNECTIONS = 1 << 13
+
+
+def full_layer_for_blas(n_in, n_out, nnz):
+    """Whether a layer of ``n_in`` x ``n_out`` with ``nnz`` connections trains through
+    BLAS: a full one of at least :data:`BLAS_MIN_CONNECTIONS` connections. The rule of
+    :attr:`SparseLayer.trains_with_blas`, and of the compile plan, which has the
+    shapes before there are layers."""
+    return nnz == n_in * n_out and nnz >= BLAS_MIN_CONNECTIONS
 
 #: A network's scratch arrays, kept between passes and never persisted: weights in
 #: transposed order for the forward pass (then the gradients waiting for their step in
@@ -231,7 +239,8 @@ class SparseLayer:
         as the kernels' at full density, over the same memory, and faster, since there
         is no index to follow; a smaller full layer trains through the kernels, for
         which BLAS's fixed cost per product is too high a price."""
-        return self.is_full and self.topology.nnz >= BLAS_MIN_CONNECTIONS
+        t = self.topology
+        return full_layer_for_blas(t.n_in, t.n_out, t.nnz)
 
     def _matrix(self, values):
         """``values`` in canonical order (the first ``nnz``) as the dense

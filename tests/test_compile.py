@@ -97,7 +97,6 @@ def test_plan_asks_for_threaded_evolution_only_for_large_layers():
     assert "forward_smooth" in task_names(KernelPlan(output="logistic"))
 
 
-
 def test_plan_asks_for_the_activation_after_blas_only_for_layers_that_train_with_it():
     # a full hidden layer under BLAS_MIN_CONNECTIONS trains through the kernels, which
     # the forward and backward tasks compile anyway; from that size on, BLAS's product
@@ -106,6 +105,7 @@ def test_plan_asks_for_the_activation_after_blas_only_for_layers_that_train_with
     assert not small.full_hidden and "activation" not in task_names(small)
     large = KernelPlan.for_layers([100, 100, 2], float("inf"), 32)  # 10 000
     assert large.full_hidden and "activation" in task_names(large)
+
 
 def test_plan_compiles_growth_kernels_only_for_gradient_growth():
     """RigL's kernels join the parallel compile when the fit grows by gradient; the
