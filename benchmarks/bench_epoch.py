@@ -76,23 +76,28 @@ def measure(dataset, hidden, epochs, epsilon, max_grad_norm=None):
     return {"seconds_per_epoch": seconds, **shares, "layer": layer}
 
 
+def python_on(tree, arguments, **environment):
+    """The standard output of a fresh interpreter run with ``arguments`` on ``tree``'s
+    code (its ``PYTHONPATH`` and working directory), ``environment`` added to its
+    variables: how the benchmarks measure a revision apart from this checkout."""
+    env = dict(os.environ, PYTHONPATH=str(tree), **environment)
+    return subprocess.run([sys.executable, *arguments], env=env, cwd=tree,
+                          capture_output=True, text=True, check=True).stdout
+
+
 def child(tree, args, **environment):
     """:func:`measure` of ``tree`` in a child process, with ``environment`` added to
     its variables."""
     from sklearn_set.datasets import search_paths  # this checkout's, for both trees
 
     data = next((p for p in search_paths() if (p / f"{args.dataset}.mat").is_file()), None)
-    env = dict(os.environ, PYTHONPATH=str(tree), **environment)
     if data is not None:
-        env["SKLEARN_SET_DATA"] = str(data)
-    command = [sys.executable, __file__, "--measure", "--dataset", args.dataset,
-               "--hidden", args.hidden, "--epochs", str(args.epochs),
-               "--epsilon", str(args.epsilon)]
+        environment["SKLEARN_SET_DATA"] = str(data)
+    arguments = [__file__, "--measure", "--dataset", args.dataset, "--hidden", args.hidden,
+                 "--epochs", str(args.epochs), "--epsilon", str(args.epsilon)]
     if args.max_grad_norm is not None:
-        command += ["--max-grad-norm", str(args.max_grad_norm)]
-    out = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        arguments += ["--max-grad-norm", str(args.max_grad_norm)]
+    return json.loads(python_on(tree, arguments, **environment).strip().splitlines()[-1])
 
 
 def add_fit_arguments(parser):

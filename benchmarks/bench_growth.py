@@ -18,13 +18,10 @@ with this checkout, and the ratio of the median seconds is printed.
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 from contextlib import nullcontext
 
-from bench_epoch import ROOT, revision_checkout  # this folder's, as scripts run from it
+from bench_epoch import ROOT, python_on, revision_checkout  # this folder's, as scripts run from it
 
 CHILD = """
 import sys, time
@@ -64,10 +61,7 @@ print(seconds, nnz, grown, peak_mb())
 
 def run(tree, n, batch, rule):
     """``(seconds, nnz, grown, peak MB)`` of one step in a fresh process on ``tree``."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(batch), rule], env=env,
-                         cwd=tree, capture_output=True, text=True, check=True)
-    seconds, nnz, grown, peak = out.stdout.split()
+    seconds, nnz, grown, peak = python_on(tree, ["-c", CHILD, str(n), str(batch), rule]).split()
     return float(seconds), int(nnz), int(grown), float(peak)
 
 

@@ -18,13 +18,10 @@ it: cold and warm for one tree, then for the other.
 """
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 from contextlib import nullcontext
 
-from bench_epoch import ROOT, revision_checkout  # this folder's, as scripts run from it
+from bench_epoch import ROOT, python_on, revision_checkout  # this folder's, as scripts run from it
 
 CHILD = """
 import sys, time, warnings
@@ -51,10 +48,8 @@ print(imported - start, time.perf_counter() - fit_start)
 
 def run(tree, cache, growth, grid_jobs):
     """Seconds to import and for the first fit, in a fresh process on ``tree``'s code."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, "-c", CHILD, growth, str(grid_jobs)], env=env,
-                         cwd=tree, capture_output=True, text=True, check=True)
-    return [float(v) for v in out.stdout.split()]
+    out = python_on(tree, ["-c", CHILD, growth, str(grid_jobs)], NUMBA_CACHE_DIR=cache)
+    return [float(v) for v in out.split()]
 
 
 def main():
