@@ -6,9 +6,11 @@ top-k of ``|x @ delta.T|`` over every free position, streamed one block of outpu
 time (what ``growth="gradient"`` runs); ``--rule sampled`` times
 :func:`sklearn_set._growth.sampled_gradient_growth` (``growth="sampled_gradient"``).
 Each step grows 30 % of the layer's connections from one batch of random inputs and
-deltas. Each measurement runs in a fresh process, after a step on a 100 x 100 layer
-that loads the kernels, and reports the process's peak resident memory, so a dense
-gradient (4 n^2 bytes: 40 GB at n = 100 000) would show.
+deltas; the layer's transposed view is built before, as a fit has it. Each
+measurement runs in a fresh process, after a step on a 2000 x 2000 layer (or n x n,
+if smaller) that loads the kernels, threaded ones included, or compiles them in a
+revision's fresh worktree, and reports the process's peak resident memory, so a
+dense gradient (4 n^2 bytes: 40 GB at n = 100 000) would show.
 
     python benchmarks/bench_growth.py [--n 100000] [--batch 8] [--rule exact]
     python benchmarks/bench_growth.py --against 3c233a8 --repeats 2
@@ -43,6 +45,7 @@ def step(n, batch, rule, rng):
     x = rng.standard_normal((n, batch)).astype(np.float32)
     delta = rng.standard_normal((n, batch)).astype(np.float32)
     count = int(0.3 * topology.nnz)
+    topology.transposed()  # a fit's layer has it
     start = time.perf_counter()
     if rule == "exact":
         grown = top_gradient_positions(x, delta, topology, count)
@@ -53,7 +56,7 @@ def step(n, batch, rule, rng):
 
 n, batch, rule = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 rng = np.random.default_rng(0)
-step(100, batch, rule, rng)  # loads (or compiles) the kernels
+step(min(n, 2000), batch, rule, rng)  # loads (or compiles) the kernels, threaded too
 seconds, nnz, grown = step(n, batch, rule, rng)
 print(seconds, nnz, grown, peak_mb())
 """
